@@ -1,0 +1,43 @@
+# fleetpilot: every target creates or reuses .venv and installs what it needs, idempotently.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Each run gets its own DDS domain and stays on loopback so parallel runs never see each other.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
+export AMENT_PREFIX_PATH := $(abspath $(VENV))
+
+.PHONY: install demo test test-fast bench lint format acceptance clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[ros,dev,train]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fleetpilot demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/fleetpilot bench loop --json runs/bench_loop.json
+
+# The full acceptance sweep of the foundation issue: five scenarios × seeds 0–19, twice.
+acceptance: $(STAMP)
+	$(BIN)/fleetpilot scenario sweep --seeds 0:20 --repeat 2 --json runs/acceptance.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) runs ros_ws/build ros_ws/install ros_ws/log

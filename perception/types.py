@@ -1,0 +1,63 @@
+"""What perception hands to planning. One frame in, one PerceptionOutput out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+
+class LightState(IntEnum):
+    NONE = 0  # no traffic light in view
+    RED = 1
+    YELLOW = 2
+    GREEN = 3
+
+
+@dataclass(frozen=True)
+class BevGrid:
+    """A bird's-eye-view grid in base_link, laid out like nav_msgs/OccupancyGrid: row-major,
+    columns along +x, rows along +y, (origin_x, origin_y) is the outer corner of cell (0, 0).
+
+    classes: (rows, cols) uint8 perception.classes.Cls per cell; cells the camera cannot see hold
+    UNKNOWN (255).
+    """
+
+    classes: np.ndarray
+    resolution: float  # metres per cell
+    origin_x: float
+    origin_y: float
+
+    UNKNOWN = 255
+
+    @property
+    def rows(self) -> int:
+        return int(self.classes.shape[0])
+
+    @property
+    def cols(self) -> int:
+        return int(self.classes.shape[1])
+
+    def cell_centers(self) -> tuple[np.ndarray, np.ndarray]:
+        """x and y (base_link, metres) of every cell centre, each (rows, cols)."""
+        xs = self.origin_x + (np.arange(self.cols) + 0.5) * self.resolution
+        ys = self.origin_y + (np.arange(self.rows) + 0.5) * self.resolution
+        return np.meshgrid(xs, ys)
+
+
+@dataclass(frozen=True)
+class TrafficLightObservation:
+    state: LightState
+    confidence: float  # 0..1
+    # bearing of the light's centroid in the image, radians, positive left; NaN when none
+    bearing: float = float("nan")
+
+
+@dataclass(frozen=True)
+class PerceptionOutput:
+    stamp_ns: int
+    grid: BevGrid
+    traffic_light: TrafficLightObservation
+    confidence: float  # per-frame confidence, 0..1 (mean max-softmax over the image)
+    latency_ms: float = 0.0

@@ -1,0 +1,106 @@
+"""Planning's inputs and outputs, independent of ROS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Embodiment:
+    """Geometry and limits of the thing being driven; loaded from the bringup parameter files."""
+
+    name: str  # "car" or "humanoid"; used in logs only, never branched on
+    length: float  # m, footprint along x
+    width: float  # m, footprint along y
+    rear_to_center: float  # m, from the base_link origin to the footprint centre along x
+    wheelbase: float  # m; a humanoid uses a small value (it can turn on the spot)
+    max_speed: float  # m/s
+    max_accel: float  # m/s²
+    max_decel: float  # m/s², positive number: hardest braking the planner may ask for
+    comfort_decel: float  # m/s², positive
+    max_yaw_rate: float  # rad/s
+    max_curvature: float  # 1/m
+    safety_margin: float  # m, lateral and longitudinal clearance added to the footprint
+    can_change_lane: bool = True
+
+
+@dataclass(frozen=True)
+class StopLine:
+    s: float  # arc length along the route, m
+    light_id: int
+
+
+@dataclass(frozen=True)
+class RouteMap:
+    """The navigation route: the ego lane's centre line plus what the map knows along it.
+
+    Serialised as JSON (see to_dict / from_dict) on the `map/route` topic; this is the schema.
+    """
+
+    centerline: np.ndarray  # (N, 2) x, y in the map/odom frame, metres, ~1 m spacing
+    lane_width: float
+    speed_limit: float  # m/s
+    # Lateral offsets (m, positive left) of lanes of the same direction next to the route lane,
+    # e.g. [3.5] when a free lane to the left exists; empty when the road has one lane each way.
+    adjacent_lane_offsets: tuple[float, ...] = ()
+    stop_lines: tuple[StopLine, ...] = ()
+    goal_s: float | None = None  # arc length of the goal; defaults to the end of the centre line
+
+    def to_dict(self) -> dict:
+        return {
+            "centerline": np.asarray(self.centerline, dtype=float).round(4).tolist(),
+            "lane_width": self.lane_width,
+            "speed_limit": self.speed_limit,
+            "adjacent_lane_offsets": list(self.adjacent_lane_offsets),
+            "stop_lines": [{"s": sl.s, "light_id": sl.light_id} for sl in self.stop_lines],
+            "goal_s": self.goal_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RouteMap:
+        centerline = np.asarray(d["centerline"], dtype=float)
+        if centerline.ndim != 2 or centerline.shape[1] != 2 or len(centerline) < 2:
+            raise ValueError("route centerline must be a list of at least two [x, y] points")
+        return cls(
+            centerline=centerline,
+            lane_width=float(d["lane_width"]),
+            speed_limit=float(d["speed_limit"]),
+            adjacent_lane_offsets=tuple(float(o) for o in d.get("adjacent_lane_offsets", ())),
+            stop_lines=tuple(StopLine(float(s["s"]), int(s["light_id"])) for s in d.get("stop_lines", ())),
+            goal_s=None if d.get("goal_s") is None else float(d["goal_s"]),
+        )
+
+
+@dataclass(frozen=True)
+class EgoState:
+    stamp_ns: int
+    x: float
+    y: float
+    yaw: float
+    speed: float
+    yaw_rate: float
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A time-parameterised path in the odom frame; becomes nav_msgs/Path with one PoseStamped per
+    point whose header.stamp is the planned arrival time."""
+
+    stamp_ns: int
+    t: np.ndarray  # (N,) seconds from stamp
+    x: np.ndarray
+    y: np.ndarray
+    yaw: np.ndarray
+    speed: np.ndarray
+    behaviour: str = ""  # e.g. "follow_lane", "stop_red_light", "yield_pedestrian", "fallback_stop"
+    fallback: bool = False
+    debug: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ControlCommand:
+    stamp_ns: int
+    speed: float
+    yaw_rate: float

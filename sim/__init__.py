@@ -1,0 +1,4 @@
+"""Headless PyBullet worlds, embodiments, sensors and scenarios with ground-truth metrics.
+
+Never imports rclpy: ROS 2 wrappers live in ros_ws/.
+"""

@@ -1,0 +1,77 @@
+"""Plain data the simulation hands out and takes in. No ROS, no PyBullet handles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Pinhole intrinsics plus the camera pose in base_link (REP-103 body frame: x forward, y left,
+    z up). The optical frame follows REP-103's camera convention (z forward, x right, y down)."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    # camera origin in base_link, metres
+    x: float
+    y: float
+    z: float
+    # pitch > 0 tilts the camera down, radians
+    pitch: float
+    near: float = 0.1
+    far: float = 100.0
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    stamp_ns: int
+    rgb: np.ndarray  # (H, W, 3) uint8 — the only thing the stack may consume
+    tags: np.ndarray | None = None  # (H, W) uint8 sim.semantics.Tag — ground truth, labels/eval only
+    depth_m: np.ndarray | None = None  # (H, W) float32 metric depth — ground truth, labels/eval only
+
+
+@dataclass(frozen=True)
+class Odometry:
+    """Pose of base_link in the odom frame and its velocity in base_link (nav_msgs/Odometry semantics)."""
+
+    stamp_ns: int
+    x: float
+    y: float
+    yaw: float
+    vx: float  # m/s, base_link
+    vy: float
+    yaw_rate: float  # rad/s
+    pose_std: tuple[float, float, float] = (0.0, 0.0, 0.0)  # x, y, yaw noise std used
+
+
+@dataclass(frozen=True)
+class Imu:
+    stamp_ns: int
+    accel: tuple[float, float, float]  # m/s², base_link, gravity included (z ≈ +9.81 at rest)
+    gyro: tuple[float, float, float]  # rad/s
+
+
+@dataclass(frozen=True)
+class DriveCommand:
+    """What the stack asks of the embodiment for the next control periods (geometry_msgs/Twist
+    semantics): the speed to reach and the yaw rate to hold. The embodiment applies its own limits."""
+
+    stamp_ns: int  # the camera stamp this command answers
+    speed: float  # m/s, forward
+    yaw_rate: float  # rad/s, positive turns left
+
+
+@dataclass
+class SensorBatch:
+    """Everything the sim produced while advancing to the next camera frame, in stamp order."""
+
+    odometry: list[Odometry] = field(default_factory=list)
+    imu: list[Imu] = field(default_factory=list)
+    camera: CameraFrame | None = None
+    clock_ns: int = 0
