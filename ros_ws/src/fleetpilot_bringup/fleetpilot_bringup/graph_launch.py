@@ -1,0 +1,34 @@
+"""Turn one graph of the table into a launch_ros LaunchDescription.
+
+launch and launch_ros are imported inside the function: they exist on a ROS 2 distribution but are not
+installable as wheels here, and tests must still be able to import and inspect this module.
+"""
+
+from __future__ import annotations
+
+from fleetpilot_bringup.graphs import get_graph
+
+
+def graph_launch_description(graph_name: str):
+    from launch import LaunchDescription
+    from launch_ros.actions import Node
+
+    graph = get_graph(graph_name)
+    actions = []
+    for n in graph.nodes:
+        parameters: list = [str(f) for f in n.parameters]
+        if n.params:
+            parameters.append(dict(n.params))
+        actions.append(
+            Node(
+                package=n.package,
+                executable=n.executable,
+                name=n.name,
+                namespace=graph.namespace,
+                parameters=parameters,
+                remappings=list(n.remappings.items()),
+                output="screen",
+                additional_env={"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"},
+            )
+        )
+    return LaunchDescription(actions)

@@ -1,0 +1,76 @@
+"""Control as a ROS 2 node: planning/path + odometry (exact same stamp) → cmd_vel (TwistStamped).
+
+cmd_vel carries the camera stamp it answers, which is what the lockstep sim waits for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Odometry as OdometryMsg
+from nav_msgs.msg import Path
+from rclpy.node import Node
+
+from fleetpilot_nodes import conversions as conv
+from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
+from fleetpilot_nodes.planning_node import dataclass_spec, ego_from_odometry, embodiment_spec, load_embodiment
+from fleetpilot_nodes.stamp_sync import StampSync
+
+
+def _controller_params_class():
+    from planning import params
+
+    return getattr(params, "ControllerParams", params.PlannerParams)
+
+
+def parameter_spec() -> dict[str, Param]:
+    return {**COMMON_PARAMS, **embodiment_spec(), **dataclass_spec("controller", _controller_params_class())}
+
+
+class ControlNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("control", **kwargs)
+        from planning.controller import Controller
+
+        self.p = declare(self, parameter_spec())
+        params = _controller_params_class().from_dict(unflatten(self.p, "controller"))
+        self.controller = Controller(load_embodiment(self.p), params)
+        self.stage_ms: dict[int, float] = {}
+        qos = stream_qos(bool(self.p["reliable_qos"]))
+        self.pub_cmd = self.create_publisher(TwistStamped, "cmd_vel", qos)
+        self._sync = StampSync(["path", "odom"], self._on_inputs, queue_size=8)
+        self.create_subscription(
+            Path, "planning/path", lambda m: self._sync.add("path", conv.stamp_of(m), m), qos
+        )
+        self.create_subscription(
+            OdometryMsg,
+            "odom",
+            lambda m: self._sync.add("odom", conv.stamp_of(m), m),
+            stream_qos(bool(self.p["reliable_qos"]), 20),
+        )
+
+    def _on_inputs(self, path: Path, odom: OdometryMsg) -> None:
+        traj = conv.trajectory_from_path(path)
+        ego = ego_from_odometry(conv.odometry_from_msg(odom))
+        t0 = time.perf_counter()
+        cmd = self.controller.command(traj, ego)
+        self.stage_ms[traj.stamp_ns] = (time.perf_counter() - t0) * 1e3
+        # The answer must carry the camera stamp it belongs to: lockstep matches on it.
+        if cmd.stamp_ns != traj.stamp_ns:
+            cmd = dataclasses.replace(cmd, stamp_ns=traj.stamp_ns)
+        self.pub_cmd.publish(conv.twist_from_command(cmd))
+
+
+NODE_CLASS = ControlNode
+
+
+def main(args: list[str] | None = None) -> None:
+    from fleetpilot_nodes.node_main import run_node
+
+    run_node(ControlNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""The ONLY module that knows both ROS 2 messages and fleetpilot core types.
+
+Every function is a pure conversion (no node, no I/O) so it can be round-trip tested without a graph.
+Stamps are integer nanoseconds on the sim time grid (sim/clock.py); they become builtin_interfaces/Time
+exactly, so nodes can match messages by stamp equality.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, Quaternion, TwistStamped
+from nav_msgs.msg import OccupancyGrid, Path
+from nav_msgs.msg import Odometry as OdometryMsg
+from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Imu as ImuMsg
+from std_msgs.msg import Header, String
+
+from perception.classes import GROUND_CLASSES, OBSTACLE_CLASSES
+from perception.types import BevGrid, LightState, PerceptionOutput, TrafficLightObservation
+from planning.types import ControlCommand, RouteMap, Trajectory
+from sim.types import CameraFrame, CameraModel, DriveCommand, Imu, Odometry
+
+ODOM_FRAME = "odom"
+BASE_FRAME = "base_link"
+CAMERA_FRAME = "camera_link"  # REP-103 body axes at the camera mount
+CAMERA_OPTICAL_FRAME = "camera_optical"  # z forward, x right, y down
+
+# --- stamps ----------------------------------------------------------------------------------------
+
+
+def to_time(stamp_ns: int) -> Time:
+    stamp_ns = int(stamp_ns)
+    if stamp_ns < 0:
+        raise ValueError(f"stamps must be non-negative nanoseconds, got {stamp_ns}")
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def from_time(t: Time) -> int:
+    return int(t.sec) * 1_000_000_000 + int(t.nanosec)
+
+
+def header(stamp_ns: int, frame_id: str) -> Header:
+    return Header(stamp=to_time(stamp_ns), frame_id=frame_id)
+
+
+def stamp_of(msg) -> int:
+    """The integer-ns stamp of any message with a std_msgs/Header."""
+    return from_time(msg.header.stamp)
+
+
+def yaw_to_quaternion(yaw: float) -> Quaternion:
+    return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0))
+
+
+def quaternion_to_yaw(q: Quaternion) -> float:
+    # Full formula (not 2·atan2(z, w)) so a pose with small roll/pitch still yields the right heading.
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+# --- camera ----------------------------------------------------------------------------------------
+
+
+def image_from_frame(frame: CameraFrame, frame_id: str = CAMERA_OPTICAL_FRAME) -> Image:
+    rgb = np.ascontiguousarray(frame.rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"camera frames must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    msg = Image()
+    msg.header = header(frame.stamp_ns, frame_id)
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.is_bigendian = 0
+    msg.step = msg.width * 3
+    # Assigning bytes is ~80× faster than assigning a list or an ndarray element by element.
+    msg.data = rgb.tobytes()
+    return msg
+
+
+def frame_from_image(msg: Image) -> CameraFrame:
+    if msg.encoding != "rgb8":
+        raise ValueError(f"expected an rgb8 image, got encoding {msg.encoding!r}")
+    if msg.step != msg.width * 3:
+        raise ValueError(f"rgb8 image with padded rows (step {msg.step} != 3·width {msg.width}) unsupported")
+    expected = msg.height * msg.step
+    if len(msg.data) != expected:
+        raise ValueError(f"image data has {len(msg.data)} bytes, expected {expected}")
+    rgb = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.width, 3)
+    return CameraFrame(stamp_ns=stamp_of(msg), rgb=rgb)
+
+
+def camera_info_from_model(
+    model: CameraModel, stamp_ns: int, frame_id: str = CAMERA_OPTICAL_FRAME
+) -> CameraInfo:
+    """Intrinsics only; the mount pose (x, y, z, pitch) travels as camera_mount_to_pose()."""
+    msg = CameraInfo()
+    msg.header = header(stamp_ns, frame_id)
+    msg.width, msg.height = int(model.width), int(model.height)
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [model.fx, 0.0, model.cx, 0.0, model.fy, model.cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [model.fx, 0.0, model.cx, 0.0, 0.0, model.fy, model.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def camera_mount_to_pose(model: CameraModel, stamp_ns: int = 0) -> PoseStamped:
+    """The camera mount in base_link as a PoseStamped (stands in for a static TF: tf2 is not a wheel
+    here). Orientation is a pure pitch about +y: positive pitch points the camera down (REP-103)."""
+    msg = PoseStamped()
+    msg.header = header(stamp_ns, BASE_FRAME)
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (
+        float(model.x),
+        float(model.y),
+        float(model.z),
+    )
+    msg.pose.orientation = Quaternion(
+        x=0.0, y=math.sin(model.pitch / 2.0), z=0.0, w=math.cos(model.pitch / 2.0)
+    )
+    return msg
+
+
+def camera_model_from_ros(
+    info: CameraInfo, mount: PoseStamped, near: float = 0.1, far: float = 100.0
+) -> CameraModel:
+    if mount.header.frame_id != BASE_FRAME:
+        raise ValueError(f"camera mount must be given in {BASE_FRAME}, got frame {mount.header.frame_id!r}")
+    k = list(info.k)
+    if k[0] <= 0.0 or k[4] <= 0.0:
+        raise ValueError(f"camera_info has no valid intrinsics (fx={k[0]}, fy={k[4]})")
+    q = mount.pose.orientation
+    pitch = math.asin(max(-1.0, min(1.0, 2.0 * (q.w * q.y - q.z * q.x))))
+    return CameraModel(
+        width=int(info.width),
+        height=int(info.height),
+        fx=float(k[0]),
+        fy=float(k[4]),
+        cx=float(k[2]),
+        cy=float(k[5]),
+        x=float(mount.pose.position.x),
+        y=float(mount.pose.position.y),
+        z=float(mount.pose.position.z),
+        pitch=pitch,
+        near=near,
+        far=far,
+    )
+
+
+# --- odometry / imu ----------------------------------------------------------------------------------
+
+
+def odometry_to_msg(odom: Odometry) -> OdometryMsg:
+    msg = OdometryMsg()
+    msg.header = header(odom.stamp_ns, ODOM_FRAME)
+    msg.child_frame_id = BASE_FRAME
+    msg.pose.pose.position.x = float(odom.x)
+    msg.pose.pose.position.y = float(odom.y)
+    msg.pose.pose.orientation = yaw_to_quaternion(odom.yaw)
+    cov = [0.0] * 36
+    sx, sy, syaw = odom.pose_std
+    cov[0], cov[7], cov[35] = sx * sx, sy * sy, syaw * syaw
+    msg.pose.covariance = cov
+    msg.twist.twist.linear.x = float(odom.vx)
+    msg.twist.twist.linear.y = float(odom.vy)
+    msg.twist.twist.angular.z = float(odom.yaw_rate)
+    return msg
+
+
+def odometry_from_msg(msg: OdometryMsg) -> Odometry:
+    cov = msg.pose.covariance
+    return Odometry(
+        stamp_ns=stamp_of(msg),
+        x=msg.pose.pose.position.x,
+        y=msg.pose.pose.position.y,
+        yaw=quaternion_to_yaw(msg.pose.pose.orientation),
+        vx=msg.twist.twist.linear.x,
+        vy=msg.twist.twist.linear.y,
+        yaw_rate=msg.twist.twist.angular.z,
+        pose_std=(math.sqrt(cov[0]), math.sqrt(cov[7]), math.sqrt(cov[35])),
+    )
+
+
+def imu_to_msg(imu: Imu) -> ImuMsg:
+    msg = ImuMsg()
+    msg.header = header(imu.stamp_ns, BASE_FRAME)
+    msg.orientation_covariance[0] = -1.0  # REP-145: no orientation estimate
+    msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = map(float, imu.accel)
+    msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = map(float, imu.gyro)
+    return msg
+
+
+def imu_from_msg(msg: ImuMsg) -> Imu:
+    a, g = msg.linear_acceleration, msg.angular_velocity
+    return Imu(stamp_ns=stamp_of(msg), accel=(a.x, a.y, a.z), gyro=(g.x, g.y, g.z))
+
+
+# --- BEV grids ---------------------------------------------------------------------------------------
+
+# OccupancyGrid cost per class for the display grid: ground is free, obstacle classes are lethal,
+# everything else (background, traffic lights, cells the camera cannot see) is unknown, because the
+# camera tells us neither that it is drivable nor that it is an obstacle.
+_OCCUPANCY_LUT = np.full(256, -1, dtype=np.int8)
+for _c in GROUND_CLASSES:
+    _OCCUPANCY_LUT[int(_c)] = 0
+for _c in OBSTACLE_CLASSES:
+    _OCCUPANCY_LUT[int(_c)] = 100
+
+
+def _grid_msg(grid: BevGrid, data: np.ndarray, stamp_ns: int) -> OccupancyGrid:
+    msg = OccupancyGrid()
+    msg.header = header(stamp_ns, BASE_FRAME)
+    msg.info.map_load_time = to_time(stamp_ns)
+    msg.info.resolution = float(grid.resolution)
+    msg.info.width, msg.info.height = grid.cols, grid.rows
+    msg.info.origin.position.x = float(grid.origin_x)
+    msg.info.origin.position.y = float(grid.origin_y)
+    msg.info.origin.orientation.w = 1.0
+    msg.data = np.ascontiguousarray(data, dtype=np.int8).tobytes()
+    return msg
+
+
+def occupancy_from_bev(grid: BevGrid, stamp_ns: int) -> OccupancyGrid:
+    """Display grid for RViz/Foxglove: 0 free ground, 100 obstacle classes, −1 unknown/other."""
+    return _grid_msg(grid, _OCCUPANCY_LUT[grid.classes], stamp_ns)
+
+
+def semantic_grid_from_bev(grid: BevGrid, stamp_ns: int) -> OccupancyGrid:
+    """The planner's input: OccupancyGrid whose data are perception.classes.Cls ids, −1 unknown."""
+    classes = np.asarray(grid.classes)
+    if classes.dtype != np.uint8 or classes.ndim != 2:
+        raise ValueError(f"BevGrid.classes must be a 2-D uint8 array, got {classes.shape} {classes.dtype}")
+    data = classes.astype(np.int8)  # 255 (UNKNOWN) wraps to −1, class ids 0..9 are unchanged
+    return _grid_msg(grid, data, stamp_ns)
+
+
+def bev_from_semantic_grid(msg: OccupancyGrid) -> BevGrid:
+    rows, cols = int(msg.info.height), int(msg.info.width)
+    if len(msg.data) != rows * cols:
+        raise ValueError(f"grid data has {len(msg.data)} cells, expected {rows}×{cols}")
+    q = msg.info.origin.orientation
+    if abs(quaternion_to_yaw(q)) > 1e-9:
+        raise ValueError("rotated grid origins are not supported (BevGrid is axis-aligned with base_link)")
+    data = np.frombuffer(msg.data, dtype=np.int8).reshape(rows, cols)
+    return BevGrid(
+        classes=data.view(np.uint8).copy(),
+        resolution=float(msg.info.resolution),
+        origin_x=float(msg.info.origin.position.x),
+        origin_y=float(msg.info.origin.position.y),
+    )
+
+
+# --- perception status -------------------------------------------------------------------------------
+
+PERCEPTION_STATUS_NAME = "perception"
+
+
+def perception_status(out: PerceptionOutput, hardware_id: str = "") -> DiagnosticArray:
+    tl = out.traffic_light
+    values = {
+        "traffic_light_state": tl.state.name,
+        "traffic_light_confidence": repr(float(tl.confidence)),
+        "traffic_light_bearing": repr(float(tl.bearing)),
+        "frame_confidence": repr(float(out.confidence)),
+        "latency_ms": repr(float(out.latency_ms)),
+    }
+    status = DiagnosticStatus(
+        level=DiagnosticStatus.OK,
+        name=PERCEPTION_STATUS_NAME,
+        message="ok",
+        hardware_id=hardware_id,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )
+    return DiagnosticArray(header=header(out.stamp_ns, BASE_FRAME), status=[status])
+
+
+def _status_values(msg: DiagnosticArray, name: str) -> dict[str, str]:
+    for status in msg.status:
+        if status.name == name:
+            return {kv.key: kv.value for kv in status.values}
+    raise ValueError(f"diagnostic array has no status named {name!r}")
+
+
+def perception_from_ros(grid_msg: OccupancyGrid, status_msg: DiagnosticArray) -> PerceptionOutput:
+    """Rebuild what the Perceiver produced from the semantic grid and the status (same stamp)."""
+    stamp = stamp_of(grid_msg)
+    if stamp_of(status_msg) != stamp:
+        raise ValueError(f"grid stamp {stamp} and status stamp {stamp_of(status_msg)} differ")
+    v = _status_values(status_msg, PERCEPTION_STATUS_NAME)
+    light = TrafficLightObservation(
+        state=LightState[v["traffic_light_state"]],
+        confidence=float(v["traffic_light_confidence"]),
+        bearing=float(v["traffic_light_bearing"]),
+    )
+    return PerceptionOutput(
+        stamp_ns=stamp,
+        grid=bev_from_semantic_grid(grid_msg),
+        traffic_light=light,
+        confidence=float(v["frame_confidence"]),
+        latency_ms=float(v["latency_ms"]),
+    )
+
+
+PLANNING_STATUS_NAME = "planning"
+
+
+def planning_status(traj: Trajectory, planning_ms: float = 0.0) -> DiagnosticArray:
+    level = DiagnosticStatus.WARN if traj.fallback else DiagnosticStatus.OK
+    values = {
+        "behaviour": traj.behaviour,
+        "fallback": str(bool(traj.fallback)).lower(),
+        "planning_ms": repr(float(planning_ms)),
+    }
+    for k, val in sorted(traj.debug.items()):
+        if isinstance(val, (int, float, str, bool)):
+            values[f"debug.{k}"] = str(val)
+    status = DiagnosticStatus(
+        level=level,
+        name=PLANNING_STATUS_NAME,
+        message=traj.behaviour,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )
+    return DiagnosticArray(header=header(traj.stamp_ns, ODOM_FRAME), status=[status])
+
+
+# --- trajectory ----------------------------------------------------------------------------------------
+
+
+def path_from_trajectory(traj: Trajectory) -> Path:
+    """One PoseStamped per point; each pose's header.stamp is its planned arrival time, so the speed
+    profile survives as spacing over time (see trajectory_from_path)."""
+    n = len(traj.t)
+    if not (len(traj.x) == len(traj.y) == len(traj.yaw) == len(traj.speed) == n):
+        raise ValueError("trajectory arrays t, x, y, yaw, speed must have the same length")
+    msg = Path()
+    msg.header = header(traj.stamp_ns, ODOM_FRAME)
+    poses = []
+    for i in range(n):
+        p = PoseStamped()
+        p.header = header(traj.stamp_ns + round(float(traj.t[i]) * 1e9), ODOM_FRAME)
+        p.pose.position.x = float(traj.x[i])
+        p.pose.position.y = float(traj.y[i])
+        p.pose.orientation = yaw_to_quaternion(float(traj.yaw[i]))
+        poses.append(p)
+    msg.poses = poses
+    return msg
+
+
+def trajectory_from_path(msg: Path) -> Trajectory:
+    """Inverse of path_from_trajectory. Speed is recovered per point as the distance to the next
+    point over the time to reach it (the last point repeats the last segment's speed): exact for a
+    piecewise-constant speed profile, first-order for a smoothly varying one."""
+    stamp = stamp_of(msg)
+    n = len(msg.poses)
+    if n == 0:
+        raise ValueError("empty path: a trajectory needs at least one point")
+    t_ns = np.array([stamp_of(p) - stamp for p in msg.poses], dtype=np.int64)
+    if np.any(np.diff(t_ns) <= 0):
+        raise ValueError("path pose stamps (planned arrival times) must be strictly increasing")
+    x = np.array([p.pose.position.x for p in msg.poses])
+    y = np.array([p.pose.position.y for p in msg.poses])
+    yaw = np.array([quaternion_to_yaw(p.pose.orientation) for p in msg.poses])
+    t = t_ns * 1e-9
+    speed = np.zeros(n)
+    if n > 1:
+        seg = np.hypot(np.diff(x), np.diff(y)) / np.diff(t)
+        speed[:-1] = seg
+        speed[-1] = seg[-1]
+    return Trajectory(stamp_ns=stamp, t=t, x=x, y=y, yaw=yaw, speed=speed)
+
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def twist_from_command(cmd: ControlCommand | DriveCommand) -> TwistStamped:
+    msg = TwistStamped()
+    msg.header = header(cmd.stamp_ns, BASE_FRAME)
+    msg.twist.linear.x = float(cmd.speed)
+    msg.twist.angular.z = float(cmd.yaw_rate)
+    return msg
+
+
+def drive_command_from_twist(msg: TwistStamped) -> DriveCommand:
+    return DriveCommand(stamp_ns=stamp_of(msg), speed=msg.twist.linear.x, yaw_rate=msg.twist.angular.z)
+
+
+def control_command_from_twist(msg: TwistStamped) -> ControlCommand:
+    return ControlCommand(stamp_ns=stamp_of(msg), speed=msg.twist.linear.x, yaw_rate=msg.twist.angular.z)
+
+
+# --- route -----------------------------------------------------------------------------------------------
+
+
+def route_to_msg(route: RouteMap | Mapping) -> String:
+    d = route.to_dict() if isinstance(route, RouteMap) else RouteMap.from_dict(dict(route)).to_dict()
+    return String(data=json.dumps(d, sort_keys=True))
+
+
+def route_from_msg(msg: String) -> RouteMap:
+    try:
+        d = json.loads(msg.data)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"map/route is not valid JSON: {e}") from None
+    return RouteMap.from_dict(d)

@@ -1,0 +1,111 @@
+"""Perception as a ROS 2 node: camera image + camera_info (same stamp) → BEV grids and status.
+
+Publishes perception/occupancy (display grid: 0 free ground, 100 obstacle, −1 unknown),
+perception/semantic_grid (data = perception.classes.Cls ids, −1 unknown; the planner's input) and
+perception/status (DiagnosticArray, header.stamp = frame stamp: traffic light, confidence, latency).
+"""
+
+from __future__ import annotations
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from fleetpilot_nodes import conversions as conv
+from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
+from fleetpilot_nodes.stamp_sync import StampSync
+
+
+def parameter_spec() -> dict[str, Param]:
+    return {
+        **COMMON_PARAMS,
+        "model_path": Param("", "ONNX segmentation model; '' = the model shipped with perception"),
+        "threads": Param(1, "onnxruntime intra-op threads"),
+        "bev.x_min": Param(0.0, "BEV grid near edge ahead of base_link, m"),
+        "bev.x_max": Param(20.0, "BEV grid far edge, m"),
+        "bev.y_min": Param(-10.0, "BEV grid right edge, m"),
+        "bev.y_max": Param(10.0, "BEV grid left edge, m"),
+        "bev.resolution": Param(0.2, "BEV cell size, m"),
+    }
+
+
+def make_bev(p: dict):
+    """The Perceiver's BEV configuration from the flat bev.* parameters."""
+    from perception.bev import BevSpec
+
+    return BevSpec(
+        x_min=float(p["bev.x_min"]),
+        x_max=float(p["bev.x_max"]),
+        y_min=float(p["bev.y_min"]),
+        y_max=float(p["bev.y_max"]),
+        resolution=float(p["bev.resolution"]),
+    )
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("perception", **kwargs)
+        self.p = declare(self, parameter_spec())
+        qos = stream_qos(bool(self.p["reliable_qos"]))
+        self.pub_occ = self.create_publisher(OccupancyGrid, "perception/occupancy", qos)
+        self.pub_sem = self.create_publisher(OccupancyGrid, "perception/semantic_grid", qos)
+        self.pub_status = self.create_publisher(DiagnosticArray, "perception/status", qos)
+        self.perceiver = None
+        self._mount: PoseStamped | None = None
+        self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
+        self.stage_ms: dict[int, float] = {}  # per camera stamp, wall time of process() (bench_loop)
+        self._sync = StampSync(["image", "info"], self._on_frame, queue_size=4)
+        self.create_subscription(
+            Image, "camera/image_raw", lambda m: self._sync.add("image", conv.stamp_of(m), m), qos
+        )
+        self.create_subscription(
+            CameraInfo, "camera/camera_info", lambda m: self._sync.add("info", conv.stamp_of(m), m), qos
+        )
+        self.create_subscription(PoseStamped, "camera/mount", self._on_mount, latched_qos())
+
+    def _on_mount(self, msg: PoseStamped) -> None:
+        self._mount = msg
+        if self._waiting is not None:
+            image, info = self._waiting
+            self._waiting = None
+            self._on_frame(image, info)
+
+    def _on_frame(self, image: Image, info: CameraInfo) -> None:
+        if self._mount is None:
+            self._waiting = (image, info)  # only the latest: an older frame is stale anyway
+            return
+        if self.perceiver is None:
+            from perception.pipeline import Perceiver
+
+            camera = conv.camera_model_from_ros(info, self._mount)
+            self.perceiver = Perceiver(
+                camera,
+                model_path=self.p["model_path"] or None,
+                threads=int(self.p["threads"]),
+                bev=make_bev(self.p),
+            )
+        frame = conv.frame_from_image(image)
+        t0 = time.perf_counter()
+        out = self.perceiver.process(frame.stamp_ns, frame.rgb)
+        self.stage_ms[frame.stamp_ns] = (time.perf_counter() - t0) * 1e3
+        # semantic grid and status first: planning fires on them; the display grid can come last
+        self.pub_sem.publish(conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
+        self.pub_status.publish(conv.perception_status(out))
+        self.pub_occ.publish(conv.occupancy_from_bev(out.grid, out.stamp_ns))
+
+
+NODE_CLASS = PerceptionNode
+
+
+def main(args: list[str] | None = None) -> None:
+    from fleetpilot_nodes.node_main import run_node
+
+    run_node(PerceptionNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Planning as a ROS 2 node: semantic grid + perception status + odometry (exact same stamp) → path.
+
+Publishes planning/path (nav_msgs/Path in odom; each pose stamped with its planned arrival time) and
+diagnostics (the chosen behaviour, fallback flag, planning time). Needs map/route (latched) first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import OccupancyGrid, Path
+from nav_msgs.msg import Odometry as OdometryMsg
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from fleetpilot_nodes import conversions as conv
+from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos, unflatten
+from fleetpilot_nodes.stamp_sync import StampSync
+from planning.types import EgoState, Embodiment
+from sim.types import Odometry
+
+# Embodiment fields become embodiment.<field> parameters; car and humanoid differ only in their values.
+_EMBODIMENT_DEFAULTS: dict[str, object] = {
+    "name": "car",
+    "length": 4.5,
+    "width": 1.9,
+    "rear_to_center": 1.4,
+    "wheelbase": 2.8,
+    "max_speed": 12.0,
+    "max_accel": 2.5,
+    "max_decel": 6.0,
+    "comfort_decel": 2.5,
+    "max_yaw_rate": 1.0,
+    "max_curvature": 0.2,
+    "safety_margin": 0.4,
+    "can_change_lane": True,
+}
+assert set(_EMBODIMENT_DEFAULTS) == {f.name for f in dataclasses.fields(Embodiment)}
+
+
+def embodiment_spec() -> dict[str, Param]:
+    return {f"embodiment.{k}": Param(v, f"Embodiment.{k}") for k, v in _EMBODIMENT_DEFAULTS.items()}
+
+
+def dataclass_spec(prefix: str, cls) -> dict[str, Param]:
+    """Parameters for every field of a params dataclass, defaults taken from the dataclass itself."""
+    spec = {}
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(defaults, f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        spec[f"{prefix}.{f.name}"] = Param(value, f"{cls.__name__}.{f.name}")
+    return spec
+
+
+def parameter_spec() -> dict[str, Param]:
+    from planning.params import PlannerParams
+
+    return {**COMMON_PARAMS, **embodiment_spec(), **dataclass_spec("planner", PlannerParams)}
+
+
+def ego_from_odometry(odom: Odometry) -> EgoState:
+    return EgoState(
+        stamp_ns=odom.stamp_ns, x=odom.x, y=odom.y, yaw=odom.yaw, speed=odom.vx, yaw_rate=odom.yaw_rate
+    )
+
+
+def load_embodiment(values: dict) -> Embodiment:
+    from planning.params import embodiment_from_dict
+
+    return embodiment_from_dict(unflatten(values, "embodiment"))
+
+
+class PlanningNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("planning", **kwargs)
+        from planning.params import PlannerParams
+
+        self.p = declare(self, parameter_spec())
+        self.embodiment = load_embodiment(self.p)
+        self.params = PlannerParams.from_dict(unflatten(self.p, "planner"))
+        self.planner = None
+        self.stage_ms: dict[int, float] = {}
+        qos = stream_qos(bool(self.p["reliable_qos"]))
+        self.pub_path = self.create_publisher(Path, "planning/path", qos)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self._sync = StampSync(["grid", "status", "odom"], self._on_inputs, queue_size=8)
+        self._pending = None  # inputs that arrived before the route
+        self.create_subscription(String, "map/route", self._on_route, latched_qos())
+        self.create_subscription(
+            OccupancyGrid,
+            "perception/semantic_grid",
+            lambda m: self._sync.add("grid", conv.stamp_of(m), m),
+            qos,
+        )
+        self.create_subscription(
+            DiagnosticArray, "perception/status", lambda m: self._sync.add("status", conv.stamp_of(m), m), qos
+        )
+        self.create_subscription(
+            OdometryMsg,
+            "odom",
+            lambda m: self._sync.add("odom", conv.stamp_of(m), m),
+            stream_qos(bool(self.p["reliable_qos"]), 20),
+        )
+
+    def _on_route(self, msg: String) -> None:
+        from planning.planner import Planner
+
+        self.planner = Planner(self.embodiment, conv.route_from_msg(msg), self.params)
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._on_inputs(*pending)
+
+    def _on_inputs(self, grid: OccupancyGrid, status: DiagnosticArray, odom: OdometryMsg) -> None:
+        if self.planner is None:
+            self._pending = (grid, status, odom)
+            return
+        perception = conv.perception_from_ros(grid, status)
+        ego = ego_from_odometry(conv.odometry_from_msg(odom))
+        t0 = time.perf_counter()
+        traj = self.planner.plan(perception, ego)
+        ms = (time.perf_counter() - t0) * 1e3
+        self.stage_ms[perception.stamp_ns] = ms
+        self.pub_path.publish(conv.path_from_trajectory(traj))
+        self.pub_diag.publish(conv.planning_status(traj, ms))
+
+
+NODE_CLASS = PlanningNode
+
+
+def main(args: list[str] | None = None) -> None:
+    from fleetpilot_nodes.node_main import run_node
+
+    run_node(PlanningNode, args)
+
+
+if __name__ == "__main__":
+    main()

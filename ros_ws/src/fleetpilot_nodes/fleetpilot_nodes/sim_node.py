@@ -1,0 +1,185 @@
+"""The simulation as a ROS 2 node: publishes sensors, /clock and the route; drives with cmd_vel.
+
+Lockstep (parameter `lockstep`, used by scenario runs): after the subscribers have matched, the node
+publishes one batch (/clock, odometry and IMU for each control period, then camera_info and the image)
+and advances only when a cmd_vel whose stamp equals the camera stamp arrives. Nothing is keyed by wall
+time, so the same seed gives the same run. Free-running (`lockstep: false`): a timer advances the sim
+at `realtime_factor` × real time (0 = as fast as possible) with the latest command.
+"""
+
+from __future__ import annotations
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from nav_msgs.msg import Odometry as OdometryMsg
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Imu as ImuMsg
+from std_msgs.msg import String
+
+from fleetpilot_nodes import conversions as conv
+from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
+from sim.clock import CAMERA_PERIOD_NS
+from sim.types import DriveCommand, SensorBatch
+
+
+def parameter_spec() -> dict[str, Param]:
+    return {
+        **COMMON_PARAMS,
+        "scenario": Param("car_lane_follow", "scenario name (sim.scenarios.SCENARIO_NAMES)"),
+        "seed": Param(0, "scenario seed; same seed, same run"),
+        "lockstep": Param(False, "advance only when the cmd_vel answering the last camera frame arrives"),
+        "camera_width": Param(160, "camera image width, px"),
+        "camera_height": Param(120, "camera image height, px"),
+        "odom_noise": Param(0.0, "odometry noise scale passed to the simulation"),
+        "render_ground_truth": Param(False, "also render tags/depth (labels and evaluation only)"),
+        "realtime_factor": Param(
+            1.0, "free-running speed as a multiple of real time; 0 = as fast as possible"
+        ),
+        "wait_for_subscribers": Param(1, "lockstep: camera subscribers to wait for before the first frame"),
+        "constant_speed": Param(-1.0, "free-running: drive at this speed (m/s) ignoring cmd_vel; < 0 = off"),
+    }
+
+
+class SimNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("sim", **kwargs)
+        self.p = declare(self, parameter_spec())
+        from sim.engine import Simulation  # imported here so conversions tests need no PyBullet
+
+        self.sim = Simulation(
+            self.p["scenario"],
+            int(self.p["seed"]),
+            camera_width=int(self.p["camera_width"]),
+            camera_height=int(self.p["camera_height"]),
+            odom_noise=float(self.p["odom_noise"]),
+            render_ground_truth=bool(self.p["render_ground_truth"]),
+        )
+        qos = stream_qos(bool(self.p["reliable_qos"]))
+        self.pub_image = self.create_publisher(Image, "camera/image_raw", qos)
+        self.pub_info = self.create_publisher(CameraInfo, "camera/camera_info", qos)
+        self.pub_mount = self.create_publisher(PoseStamped, "camera/mount", latched_qos())
+        self.pub_odom = self.create_publisher(
+            OdometryMsg, "odom", stream_qos(bool(self.p["reliable_qos"]), 20)
+        )
+        self.pub_imu = self.create_publisher(ImuMsg, "imu", stream_qos(bool(self.p["reliable_qos"]), 20))
+        self.pub_route = self.create_publisher(String, "map/route", latched_qos())
+        self.pub_clock = self.create_publisher(Clock, "/clock", QoSProfile(depth=10))
+        self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.create_subscription(TwistStamped, "cmd_vel", self._on_cmd, qos)
+
+        self.pub_mount.publish(conv.camera_mount_to_pose(self.sim.camera_model))
+        self.pub_route.publish(conv.route_to_msg(self.sim.route_map()))
+
+        self.finished = False
+        self.frames = 0
+        self.awaiting_stamp: int | None = None  # camera stamp whose command lockstep waits for
+        self.last_cmd: DriveCommand | None = None
+        # wall-clock bookkeeping for bench_loop: camera publish time and matching cmd_vel arrival
+        self.publish_wall: dict[int, float] = {}
+        self.answer_wall: dict[int, float] = {}
+        self._started = False
+        if self.p["lockstep"]:
+            self._timer = self.create_timer(0.01, self._try_start)
+        else:
+            rtf = float(self.p["realtime_factor"])
+            self._timer = self.create_timer(
+                CAMERA_PERIOD_NS * 1e-9 / rtf if rtf > 0 else 0.0, self._free_step
+            )
+
+    # --- lockstep ------------------------------------------------------------------------------
+
+    def subscribers_ready(self) -> bool:
+        want = int(self.p["wait_for_subscribers"])
+        return (
+            self.pub_image.get_subscription_count() >= want
+            and self.count_publishers(self.resolve_topic_name("cmd_vel")) >= 1
+        )
+
+    def _try_start(self) -> None:
+        if self._started or not self.subscribers_ready():
+            return
+        self._started = True
+        self._timer.cancel()
+        self._step(None)
+
+    def _on_cmd(self, msg: TwistStamped) -> None:
+        cmd = conv.drive_command_from_twist(msg)
+        self.last_cmd = cmd
+        if cmd.stamp_ns in self.publish_wall and cmd.stamp_ns not in self.answer_wall:
+            self.answer_wall[cmd.stamp_ns] = time.perf_counter()
+        if self.p["lockstep"] and not self.finished and cmd.stamp_ns == self.awaiting_stamp:
+            self._step(cmd)
+
+    # --- free running ----------------------------------------------------------------------------
+
+    def _free_step(self) -> None:
+        if self.finished:
+            return
+        speed = float(self.p["constant_speed"])
+        if speed >= 0.0:
+            cmd = DriveCommand(stamp_ns=self.sim.stamp_ns, speed=speed, yaw_rate=0.0)
+        else:
+            cmd = self.last_cmd
+        self._step(cmd)
+
+    # --- common ------------------------------------------------------------------------------------
+
+    def _step(self, cmd: DriveCommand | None) -> None:
+        batch = self.sim.advance(cmd)
+        self.publish_batch(batch)
+        if self.sim.done:
+            self.finish()
+
+    def publish_batch(self, batch: SensorBatch) -> None:
+        if batch.camera is None:
+            raise RuntimeError("simulation returned a batch without a camera frame")
+        cam_stamp = batch.camera.stamp_ns
+        self.pub_clock.publish(Clock(clock=conv.to_time(cam_stamp)))
+        for odom in batch.odometry:
+            self.pub_odom.publish(conv.odometry_to_msg(odom))
+        for imu in batch.imu:
+            self.pub_imu.publish(conv.imu_to_msg(imu))
+        self.pub_info.publish(conv.camera_info_from_model(self.sim.camera_model, cam_stamp))
+        self.awaiting_stamp = cam_stamp
+        self.frames += 1
+        self.publish_wall[cam_stamp] = time.perf_counter()
+        self.pub_image.publish(conv.image_from_frame(batch.camera))
+
+    def finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._timer.cancel()
+        result = self.sim.result()
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK if result.get("success") else DiagnosticStatus.WARN,
+            name="sim",
+            message="scenario finished",
+            values=[KeyValue(key=str(k), value=str(v)) for k, v in result.items()],
+        )
+        self.pub_diag.publish(DiagnosticArray(header=conv.header(self.sim.stamp_ns, "odom"), status=[status]))
+        self.get_logger().info(
+            f"scenario finished after {self.frames} frames: success={result.get('success')}"
+        )
+
+    def destroy_node(self) -> None:
+        self.sim.close()
+        super().destroy_node()
+
+
+NODE_CLASS = SimNode
+
+
+def main(args: list[str] | None = None) -> None:
+    from fleetpilot_nodes.node_main import run_node
+
+    run_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Exact-stamp synchroniser (message_filters' ExactTime policy; message_filters is not a wheel).
+
+Each input keeps its few most recent messages keyed by integer-ns stamp. When every input holds a
+message for one stamp, the callback fires once with them (in input order) and everything at or before
+that stamp is dropped: lockstep is in order, so older partial sets can never complete any more.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class StampSync:
+    def __init__(self, inputs: Sequence[str], callback: Callable[..., None], *, queue_size: int = 8) -> None:
+        if len(inputs) < 1 or len(set(inputs)) != len(inputs):
+            raise ValueError(f"inputs must be one or more distinct names, got {list(inputs)}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.inputs = tuple(inputs)
+        self._callback = callback
+        self._queue_size = queue_size
+        self._queues: dict[str, OrderedDict[int, Any]] = {name: OrderedDict() for name in self.inputs}
+        self._last_fired: int | None = None
+        # messages pushed out of a full queue; normal for inputs faster than the others (odometry)
+        self.evicted = 0
+
+    def add(self, name: str, stamp_ns: int, msg: Any) -> bool:
+        """Offer one message; returns True when it completed a set and the callback fired."""
+        if name not in self._queues:
+            raise KeyError(f"unknown sync input {name!r}; inputs are {self.inputs}")
+        if self._last_fired is not None and stamp_ns <= self._last_fired:
+            return False  # late: its set already fired (or was abandoned)
+        queue = self._queues[name]
+        queue[stamp_ns] = msg
+        if len(queue) > self._queue_size:
+            queue.popitem(last=False)
+            self.evicted += 1
+        if not all(stamp_ns in q for q in self._queues.values()):
+            return False
+        msgs = [self._queues[n].pop(stamp_ns) for n in self.inputs]
+        for q in self._queues.values():
+            for old in [s for s in q if s < stamp_ns]:
+                del q[old]
+        self._last_fired = stamp_ns
+        self._callback(*msgs)
+        return True
+
+    def pending(self) -> dict[str, list[int]]:
+        return {n: list(q) for n, q in self._queues.items()}
