@@ -1,0 +1,148 @@
+"""The behaviour layer: traffic-light latch, lead tracking, and a small explicit state machine that
+names what the ego is doing and gates lane changes."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from perception.types import LightState, TrafficLightObservation
+from planning.params import PlannerParams
+
+FOLLOW_LANE = "follow_lane"
+STOP_RED_LIGHT = "stop_red_light"
+YIELD_PEDESTRIAN = "yield_pedestrian"
+FOLLOW_LEAD = "follow_lead"
+STOP_FOR_OBSTACLE = "stop_for_obstacle"
+CHANGE_LANE = "change_lane"
+GOAL_REACHED = "goal_reached"
+FALLBACK_STOP = "fallback_stop"
+
+
+class LightDecision(Enum):
+    GO = 0
+    STOP = 1
+
+
+class LightLatch:
+    """Turns noisy per-frame light observations into a stop/go decision for the next stop line.
+
+    RED → stop. YELLOW → stop only if we can with yellow_max_decel (and then stay committed until
+    GREEN). GREEN → go. NONE / low confidence → keep stopping only if a red (or committed yellow) was
+    seen within light_memory_s; otherwise go (the map alone never stops us: state comes only from
+    perception).
+    """
+
+    def __init__(self, params: PlannerParams):
+        self.p = params
+        self.last_stop_ns: int | None = None  # last frame that said "stop"
+        self.committed = False
+
+    def update(self, obs: TrafficLightObservation, stamp_ns: int, dist_to_stop: float, speed: float
+               ) -> LightDecision:
+        confident = obs.confidence >= self.p.light_confidence_min and obs.state != LightState.NONE
+        if confident and obs.state == LightState.GREEN:
+            self.committed, self.last_stop_ns = False, None
+            return LightDecision.GO
+        if confident and obs.state == LightState.RED:
+            self.committed, self.last_stop_ns = True, stamp_ns
+            return LightDecision.STOP
+        if confident and obs.state == LightState.YELLOW:
+            can_stop = dist_to_stop > 0 and speed * speed / (2.0 * dist_to_stop) <= self.p.yellow_max_decel
+            if self.committed or can_stop:
+                self.committed, self.last_stop_ns = True, stamp_ns
+                return LightDecision.STOP
+            return LightDecision.GO
+        # Unseen or unsure: conservative only right after a stop-worthy observation.
+        if self.committed and self.last_stop_ns is not None and \
+                stamp_ns - self.last_stop_ns <= int(self.p.light_memory_s * 1e9):
+            return LightDecision.STOP
+        self.committed = False
+        return LightDecision.GO
+
+
+class LeadTracker:
+    """Estimates the speed of the first blocking object in the lane from its route position over frames
+    (stamps give dt), and how long it has been static."""
+
+    def __init__(self, params: PlannerParams):
+        self.p = params
+        self.history: deque[tuple[int, float]] = deque()
+        self.static_since_ns: int | None = None
+        self.speed = 0.0
+
+    def reset(self) -> None:
+        self.history.clear()
+        self.static_since_ns = None
+        self.speed = 0.0
+
+    def update(self, stamp_ns: int, lead_s: float | None) -> None:
+        if lead_s is None:
+            self.reset()
+            return
+        if self.history:
+            t_last, s_last = self.history[-1]
+            if stamp_ns <= t_last:
+                raise ValueError(f"lead tracker: stamps must increase ({stamp_ns} after {t_last})")
+            predicted = s_last + self.speed * (stamp_ns - t_last) * 1e-9
+            if abs(lead_s - predicted) > self.p.lead_jump_reset:
+                self.reset()  # a different object became the lead
+        self.history.append((stamp_ns, lead_s))
+        window_ns = int(self.p.lead_speed_window_s * 1e9)
+        while len(self.history) > 2 and stamp_ns - self.history[0][0] > window_ns:
+            self.history.popleft()
+        if len(self.history) >= 2:
+            # Least-squares slope over the window: robust to one-cell jitter of the grid.
+            t = np.array([h[0] for h in self.history], dtype=float) * 1e-9
+            s = np.array([h[1] for h in self.history])
+            t -= t.mean()
+            self.speed = max(float(np.dot(t, s - s.mean()) / max(np.dot(t, t), 1e-12)), 0.0)
+        if self.speed <= self.p.static_speed_max:
+            if self.static_since_ns is None:
+                self.static_since_ns = self.history[0][0]
+        else:
+            self.static_since_ns = None
+
+    def static_for(self, stamp_ns: int) -> float:
+        return 0.0 if self.static_since_ns is None else (stamp_ns - self.static_since_ns) * 1e-9
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the planner found this frame, for the state machine."""
+
+    at_goal: bool
+    light_stop_relevant: bool  # stopping for a light at a stop line ahead binds the speed
+    pedestrian_relevant: bool
+    blocker_relevant: bool  # a vehicle / obstacle ahead in the lane binds the speed
+    blocker_static: bool
+    lane_change_chosen: bool  # the chosen trajectory moves to another lane centre
+    fallback: bool
+
+
+class BehaviourFsm:
+    """States and transitions, by priority. goal_reached is absorbing; fallback_stop is left as soon as
+    a safe candidate exists again."""
+
+    def __init__(self) -> None:
+        self.state = FOLLOW_LANE
+
+    def step(self, s: Situation) -> str:
+        if self.state == GOAL_REACHED or s.at_goal:
+            self.state = GOAL_REACHED
+        elif s.fallback:
+            self.state = FALLBACK_STOP
+        elif s.lane_change_chosen:
+            self.state = CHANGE_LANE
+        elif s.light_stop_relevant:
+            self.state = STOP_RED_LIGHT
+        elif s.pedestrian_relevant:
+            self.state = YIELD_PEDESTRIAN
+        elif s.blocker_relevant:
+            self.state = STOP_FOR_OBSTACLE if s.blocker_static else FOLLOW_LEAD
+        else:
+            self.state = FOLLOW_LANE
+        return self.state

@@ -1,0 +1,134 @@
+"""Planner and embodiment parameters, loaded strictly from dicts (bringup YAML).
+
+Unknown keys raise: a typo in a parameter file must never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from planning.types import Embodiment
+
+T = TypeVar("T")
+
+
+def strict_from_dict(cls: type[T], d: dict[str, Any], what: str) -> T:
+    """Build dataclass `cls` from `d`, rejecting keys it does not know and casting numbers."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} parameters must be a mapping, got {type(d).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} parameter(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    kwargs: dict[str, Any] = {}
+    for key, value in d.items():
+        # Field types are strings here (postponed annotations); cast so YAML ints become floats.
+        kind = str(known[key].type)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"{what} parameter {key} must be true/false, got {value!r}")
+            kwargs[key] = value
+        elif kind in ("int", "float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{what} parameter {key} must be a number, got {value!r}")
+            if kind == "int" and value != int(value):
+                raise ValueError(f"{what} parameter {key} must be an integer, got {value!r}")
+            kwargs[key] = int(value) if kind == "int" else float(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class PlannerParams:
+    # Sampling and horizon.
+    horizon_s: float = 5.0  # trajectory length in time
+    dt: float = 0.1  # trajectory point spacing, s
+    path_ds: float = 0.5  # spacing of the geometric path samples, m
+    lateral_samples: int = 1  # extra lateral targets around each lane centre (0 = lane centres only)
+    lateral_sample_step: float = 0.5  # m between those extra lateral targets
+    speed_samples: int = 4  # desired-speed samples per lateral target (fractions of the cap)
+    lookahead_min: float = 20.0  # minimum path length planned, m (so a stopped ego still sees ahead)
+    # Speed limits.
+    max_lateral_accel: float = 2.5  # m/s², curvature-limited speed
+    speed_tau: float = 1.0  # s, time constant to reach a desired speed
+    # Stopping rules (distances from the front bumper unless said otherwise).
+    ped_yield_distance: float = 3.0  # m kept between the front bumper and a pedestrian
+    ped_lateral_margin: float = 1.0  # m, extra corridor half-width in which pedestrians make us yield
+    stop_line_margin: float = 0.5  # m, front bumper stops this far before the stop line
+    min_gap: float = 2.5  # m, standstill gap to a lead vehicle or static obstacle
+    time_headway: float = 1.5  # s, IDM desired time gap
+    idm_delta: float = 4.0
+    lead_assumed_decel: float = 6.0  # m/s², how hard we assume a lead can brake (prediction)
+    goal_tolerance: float = 1.0  # m around goal_s counted as reached
+    # Traffic lights.
+    light_confidence_min: float = 0.5
+    light_memory_s: float = 5.0  # a red seen this recently still counts while the light is unseen
+    light_relevance_distance: float = 60.0  # m: only stop lines this close ahead are governed by the light
+    yellow_max_decel: float = 4.0  # m/s²: stop for yellow only if this braking suffices
+    # Tracking and lane change.
+    lead_speed_window_s: float = 0.6  # s of gap history used to estimate the lead speed
+    lead_jump_reset: float = 3.0  # m: a jump larger than this in the lead position means a new object
+    static_speed_max: float = 0.5  # m/s: a lead slower than this is "static"
+    static_confirm_s: float = 1.5  # s a vehicle must be static before we overtake it
+    lane_change_time: float = 3.0  # s of travel for a lateral transition
+    lane_change_min_distance: float = 10.0  # m
+    obstacle_memory_s: float = 4.0  # s obstacle cells stay remembered after leaving the view
+    # Unknown space.
+    unknown_fraction_blocked: float = 0.6  # a corridor slice more unknown than this is not "seen free"
+    # m of unseen corridor right ahead tolerated (the camera's near blind zone, seen when it was farther)
+    visibility_min_distance: float = 3.0
+    # Scoring weights.
+    # Progress must outweigh lateral + switch cost, or a free adjacent lane would never be taken; the
+    # lateral cost must outweigh the switch cost, or the ego would never return to its route lane.
+    w_progress: float = 2.0
+    w_lateral: float = 0.5
+    w_comfort: float = 0.3
+    w_clearance: float = 1.0
+    w_switch: float = 0.2  # penalise changing the lateral target chosen last time (hysteresis)
+    clearance_soft: float = 1.5  # m beyond the margin where clearance stops costing
+    # Frame quality.
+    frame_confidence_min: float = 0.3  # below this the frame is not trusted: fallback stop
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PlannerParams:
+        p = strict_from_dict(cls, d, "planner")
+        p.validate()
+        return p
+
+    def validate(self) -> None:
+        if self.dt <= 0 or self.horizon_s <= self.dt:
+            raise ValueError(f"planner needs 0 < dt < horizon_s, got dt={self.dt}, "
+                             f"horizon_s={self.horizon_s}")
+        if self.path_ds <= 0:
+            raise ValueError(f"planner path_ds must be positive, got {self.path_ds}")
+        if self.speed_samples < 1 or self.lateral_samples < 0:
+            raise ValueError("planner needs speed_samples >= 1 and lateral_samples >= 0")
+
+
+def embodiment_from_dict(d: dict) -> Embodiment:
+    """Embodiment from a parameter mapping; unknown keys raise ValueError naming them."""
+    e = strict_from_dict(Embodiment, d, "embodiment")
+    for key in ("length", "width", "max_speed", "max_accel", "max_decel", "comfort_decel", "max_yaw_rate",
+                "max_curvature"):
+        if not getattr(e, key) > 0:
+            raise ValueError(f"embodiment {key} must be positive, got {getattr(e, key)}")
+    if e.safety_margin < 0 or e.wheelbase < 0:
+        raise ValueError("embodiment safety_margin and wheelbase must be non-negative")
+    return e
+
+
+# Reference parameter sets (the bringup YAML files carry the same numbers).
+CAR = {
+    "name": "car", "length": 4.5, "width": 1.8, "rear_to_center": 1.35, "wheelbase": 2.7,
+    "max_speed": 15.0, "max_accel": 3.0, "max_decel": 8.0, "comfort_decel": 3.0, "max_yaw_rate": 1.0,
+    "max_curvature": math.tan(0.6) / 2.7, "safety_margin": 0.3, "can_change_lane": True,
+}
+HUMANOID = {
+    "name": "humanoid", "length": 0.5, "width": 0.5, "rear_to_center": 0.0, "wheelbase": 0.1,
+    "max_speed": 2.5, "max_accel": 1.0, "max_decel": 2.0, "comfort_decel": 1.0, "max_yaw_rate": 1.5,
+    "max_curvature": 5.0, "safety_margin": 0.3, "can_change_lane": True,
+}

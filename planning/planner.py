@@ -1,0 +1,280 @@
+"""The Planner: one PerceptionOutput + EgoState in, one safe Trajectory out.
+
+Per frame: locate the ego on the route, remember obstacle cells, decide the traffic-light stop, track
+the lead, then sample lateral targets × desired speeds, roll each out with its stop constraints, check
+each with the independent SafetyChecker and keep the cheapest safe one (else the braking fallback).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.classes import Cls
+from perception.types import PerceptionOutput
+from planning.behaviour import BehaviourFsm, LeadTracker, LightDecision, LightLatch, Situation
+from planning.occupancy import (
+    Footprint,
+    ObstacleMemory,
+    footprint_clearance,
+    lookup_cells,
+    points_near,
+    validate_grid,
+)
+from planning.params import PlannerParams
+from planning.paths import Path, build_path, transition_length
+from planning.route import Route, wrap_angle
+from planning.safety import MovingObstacle, SafetyChecker, fallback_trajectory
+from planning.speed_profile import Lead, curve_speed_limit, rollout
+from planning.types import EgoState, Embodiment, RouteMap, Trajectory
+
+_MAX_STAMP_SKEW_NS = 500_000_000
+
+
+@dataclass
+class PathAnalysis:
+    path: Path
+    ped_block_arc: float  # base_link arc where the (widened) footprint first meets a pedestrian
+    block_arc: float  # ... first meets a vehicle / obstacle cell
+    block_s: float | None  # route s of the nearest blocking cell (the lead's rear)
+    block_cls: int | None
+    visible_arc: float  # base_link arc up to which the corridor was seen
+
+
+@dataclass
+class Candidate:
+    traj: Trajectory
+    cost: float
+    target_d: float
+    stop_reason: str
+
+
+class Planner:
+    def __init__(self, embodiment: Embodiment, route: RouteMap, params: PlannerParams | None = None):
+        self.emb = embodiment
+        self.p = params or PlannerParams()
+        self.p.validate()
+        self.route = Route(route)
+        self.fp = Footprint.of(embodiment, embodiment.safety_margin)
+        self.memory = ObstacleMemory(self.p.obstacle_memory_s)
+        self.light = LightLatch(self.p)
+        self.lead = LeadTracker(self.p)
+        self.fsm = BehaviourFsm()
+        self.prev_s: float | None = None
+        self.prev_target: float | None = None
+        self.prev_stamp: int | None = None
+        lanes = [0.0]
+        if embodiment.can_change_lane:
+            lanes += [float(o) for o in route.adjacent_lane_offsets]
+        self.lanes = lanes
+
+    # ------------------------------------------------------------------------------------------------
+    def plan(self, perception: PerceptionOutput, ego: EgoState) -> Trajectory:
+        grid = perception.grid
+        validate_grid(grid)
+        stamp = int(perception.stamp_ns)
+        if abs(int(ego.stamp_ns) - stamp) > _MAX_STAMP_SKEW_NS:
+            raise ValueError(f"ego stamp {ego.stamp_ns} is more than 0.5 s from the frame stamp {stamp}")
+        if self.prev_stamp is not None and stamp <= self.prev_stamp:
+            raise ValueError(f"frame stamps must increase: {stamp} after {self.prev_stamp}")
+        if not all(np.isfinite([ego.x, ego.y, ego.yaw, ego.speed])):
+            raise ValueError(f"non-finite ego state {ego}")
+        self.prev_stamp = stamp
+        p, emb = self.p, self.emb
+
+        # Where are we on the route? Search near the last position so loops do not confuse us.
+        window = (None, None) if self.prev_s is None else (self.prev_s - 30.0, self.prev_s + 60.0)
+        s_arr, d_arr = self.route.project(np.array([[ego.x, ego.y]]), *window)
+        s0, d0 = float(s_arr[0]), float(d_arr[0])
+        self.prev_s = s0
+        heading_err = float(wrap_angle(ego.yaw - float(self.route.heading_at(s0))))
+        v0 = max(float(ego.speed), 0.0)
+        v_cap = min(self.route.map.speed_limit, emb.max_speed)
+        front = self.fp.front - emb.safety_margin  # base_link → physical front bumper
+
+        pts, cls = self.memory.update(grid, ego, stamp)
+        current_lane = min(self.lanes, key=lambda o: abs(o - d0))
+        target_now = self.prev_target if self.prev_target is not None else current_lane
+
+        horizon_len = max(p.lookahead_min, p.horizon_s * max(v0, v_cap) + 10.0)
+        analyses: dict[float, PathAnalysis] = {}
+
+        def analyse(target: float) -> PathAnalysis:
+            if target not in analyses:
+                lc = transition_length(v0, target - d0, p.lane_change_time, p.lane_change_min_distance,
+                                       emb.max_curvature)
+                path = build_path(self.route, s0, d0, heading_err, target, horizon_len, p.path_ds, lc)
+                analyses[target] = self._analyse(path, pts, cls, grid, ego, grid.resolution)
+            return analyses[target]
+
+        lane = analyse(target_now)
+        # Track the first vehicle/obstacle in our lane.
+        self.lead.update(stamp, lane.block_s)
+        lead_moving = self.lead.speed > p.static_speed_max and lane.block_cls == int(Cls.VEHICLE)
+        blocker_static = lane.block_s is not None and (
+            lane.block_cls == int(Cls.OBSTACLE) or self.lead.static_for(stamp) >= p.static_confirm_s)
+
+        # Traffic light → an optional stop for the next stop line on the map.
+        light_stop_s = self._light_stop(perception, stamp, s0, front, v0)
+        goal_stop_s = self.route.goal_s
+        at_goal = s0 >= goal_stop_s - p.goal_tolerance and v0 < 0.2
+
+        if perception.confidence < p.frame_confidence_min:
+            return self._fallback(lane.path, v0, stamp, f"frame confidence {perception.confidence:.2f}")
+
+        targets = {target_now, 0.0}
+        allow_adjacent = blocker_static and len(self.lanes) > 1 and lane.block_arc < 60.0
+        if allow_adjacent:
+            targets.update(self.lanes)
+        candidates: list[Candidate] = []
+        for target in sorted(targets):
+            a = analyse(target)
+            candidates += self._candidates(a, target, target_now, v0, v_cap, front, light_stop_s,
+                                           goal_stop_s, lead_moving, pts, cls, stamp, grid.resolution)
+        ok = [c for c in candidates if np.isfinite(c.cost)]
+        if not ok:
+            reasons = sorted({c.traj.debug.get("rejected", "") for c in candidates})
+            fb = self._fallback(analyse(d0).path if abs(d0 - target_now) > 0.5 else lane.path, v0, stamp,
+                                "no safe candidate: " + "; ".join(reasons))
+            self.fsm.step(Situation(at_goal, False, False, False, False, False, True))
+            return fb
+        best = min(ok, key=lambda c: c.cost)
+        self.prev_target = best.target_d
+        situation = Situation(
+            at_goal=at_goal,
+            light_stop_relevant=best.stop_reason == "light",
+            pedestrian_relevant=best.stop_reason == "pedestrian",
+            blocker_relevant=best.stop_reason in ("obstacle", "lead"),
+            blocker_static=best.stop_reason == "obstacle",
+            lane_change_chosen=abs(best.target_d - current_lane) > 0.5,
+            fallback=False,
+        )
+        label = self.fsm.step(situation)
+        debug = dict(best.traj.debug, s=s0, d=d0, target_d=best.target_d, lead_speed=self.lead.speed,
+                     n_candidates=len(candidates), n_safe=len(ok), stop_reason=best.stop_reason)
+        t = best.traj
+        return Trajectory(t.stamp_ns, t.t, t.x, t.y, t.yaw, t.speed, behaviour=label, fallback=False,
+                          debug=debug)
+
+    # ------------------------------------------------------------------------------------------------
+    def _analyse(self, path: Path, pts: np.ndarray, cls: np.ndarray, grid, ego: EgoState, res: float
+                 ) -> PathAnalysis:
+        p = self.p
+        fp = Footprint.of(self.emb, self.emb.safety_margin + 0.5 * res)
+        radius = fp.half_length + abs(fp.center_offset) + fp.half_width + p.ped_lateral_margin
+        near = points_near(pts, path.x, path.y, radius)
+        is_ped = cls == int(Cls.PEDESTRIAN)
+        ped_pts, other_pts = pts[near & is_ped], pts[near & ~is_ped]
+        other_cls = cls[near & ~is_ped]
+        fp_ped = Footprint(fp.center_offset, fp.half_length, fp.half_width + p.ped_lateral_margin)
+        ped_clear = footprint_clearance(fp_ped, path.x, path.y, path.yaw, ped_pts)
+        ped_block = _first_arc(path.arc, ped_clear <= 0.0)
+        clear = footprint_clearance(fp, path.x, path.y, path.yaw, other_pts)
+        hit = clear <= 0.0
+        block_arc = _first_arc(path.arc, hit)
+        block_s, block_cls = None, None
+        if np.isfinite(block_arc):
+            k = int(np.argmax(hit))
+            c, s = np.cos(path.yaw[k]), np.sin(path.yaw[k])
+            dx, dy = other_pts[:, 0] - path.x[k], other_pts[:, 1] - path.y[k]
+            lx = c * dx + s * dy - fp.center_offset
+            ly = -s * dx + c * dy
+            inside = (np.abs(lx) <= fp.half_length) & (np.abs(ly) <= fp.half_width)
+            s_pts, _ = self.route.project(other_pts[inside], path.s_route[0] - 5.0, path.s_route[-1] + 5.0)
+            j = int(np.argmin(s_pts))
+            block_s, block_cls = float(s_pts[j]), int(other_cls[inside][j])
+        visible = self._visible_arc(path, grid, ego, fp)
+        return PathAnalysis(path, ped_block, block_arc, block_s, block_cls, visible)
+
+    def _visible_arc(self, path: Path, grid, ego: EgoState, fp: Footprint) -> float:
+        """Arc up to which the corridor in front of the footprint was seen (not UNKNOWN)."""
+        p = self.p
+        across = np.linspace(-fp.half_width, fp.half_width, 5)
+        c, s = np.cos(path.yaw)[:, None], np.sin(path.yaw)[:, None]
+        fx = path.x[:, None] + fp.front * c - across[None, :] * s
+        fy = path.y[:, None] + fp.front * s + across[None, :] * c
+        unknown = (lookup_cells(grid, ego, fx, fy) == grid.UNKNOWN).mean(axis=1) > p.unknown_fraction_blocked
+        # The camera's near blind zone is tolerated: it was seen when it was farther away.
+        scan = path.arc >= p.visibility_min_distance
+        if not np.any(scan):
+            return float("inf")
+        first = int(np.argmax(scan))
+        if unknown[first]:
+            return 0.0  # nothing seen beyond the blind zone: do not drive into it
+        blocked = unknown & scan
+        return _first_arc(path.arc, blocked) if np.any(blocked) else float("inf")
+
+    def _light_stop(self, perception: PerceptionOutput, stamp: int, s0: float, front: float, v0: float
+                    ) -> float | None:
+        """base_link route s at which to stop for the next stop line, or None to go."""
+        ahead = [sl.s for sl in self.route.map.stop_lines if sl.s > s0 + front - 0.5]
+        if not ahead or min(ahead) - (s0 + front) > self.p.light_relevance_distance:
+            self.light.update(perception.traffic_light, stamp, float("inf"), v0)
+            return None
+        line = min(ahead)
+        stop_s = line - self.p.stop_line_margin - front
+        decision = self.light.update(perception.traffic_light, stamp, stop_s - s0, v0)
+        return stop_s if decision == LightDecision.STOP else None
+
+    def _candidates(self, a: PathAnalysis, target: float, target_now: float, v0: float, v_cap: float,
+                    front: float, light_stop_s: float | None, goal_s: float, lead_moving: bool,
+                    pts: np.ndarray, cls: np.ndarray, stamp: int, res: float) -> list[Candidate]:
+        p, emb, path = self.p, self.emb, a.path
+        stops = {
+            "pedestrian": a.ped_block_arc - p.ped_yield_distance,
+            "goal": path.arc_of_route_s(goal_s),
+            "visibility": a.visible_arc,
+        }
+        if light_stop_s is not None:
+            stops["light"] = path.arc_of_route_s(light_stop_s)
+        lead, moving = None, None
+        static_pts = pts
+        if a.block_s is not None and lead_moving and target == target_now:
+            # Moving lead in our lane: IDM gap instead of a stop, and its cells predicted forward.
+            lead = Lead(path.arc_of_route_s(a.block_s), self.lead.speed)
+            s_pts, d_pts = self.route.project(pts, path.s_route[0] - 5.0, path.s_route[-1] + 5.0)
+            is_lead = (cls == int(Cls.VEHICLE)) & (s_pts >= a.block_s - 0.5) & (s_pts <= a.block_s + 8.0) \
+                & (np.abs(d_pts - target) <= self.route.map.lane_width / 2 + 0.5)
+            moving = MovingObstacle(s_pts[is_lead], d_pts[is_lead], self.lead.speed)
+            static_pts = pts[~is_lead]
+            stops["obstacle"] = float("inf")
+        else:
+            stops["obstacle"] = a.block_arc - p.min_gap
+        stop_reason = min(stops, key=stops.get)
+        stop_arc = max(stops[stop_reason], 0.0)
+        v_limit = curve_speed_limit(path.arc, path.kappa, v_cap, emb, p)
+        checker = SafetyChecker(emb, self.route, res)
+        out = []
+        n_speed = p.speed_samples
+        fractions = np.linspace(1.0, 0.0, n_speed) if n_speed > 1 else np.array([1.0])
+        braking_dist = v0 * v0 / (2.0 * emb.comfort_decel) + v0 * p.time_headway + p.min_gap + 10.0
+        for frac in fractions:
+            r = rollout(path.arc, v_limit, v0, frac * v_cap, stop_arc, lead, front, emb, p)
+            x, y, yaw = path.interp(r.arc)
+            traj = Trajectory(stamp, r.t, x, y, yaw, r.v, debug={"v_desired": float(frac * v_cap)})
+            res_ = checker.check(traj, static_pts, moving)
+            if not res_.ok:
+                out.append(Candidate(Trajectory(stamp, r.t, x, y, yaw, r.v, debug={"rejected": res_.reason}),
+                                     float("inf"), target, stop_reason))
+                continue
+            progress = r.arc[-1] / max(v_cap * p.horizon_s, 1e-6)
+            lateral = abs(target) / max(self.route.map.lane_width, 1e-6)
+            comfort = float(np.mean(r.a**2)) / max(emb.max_accel**2, 1e-6)
+            clearance = max(0.0, p.clearance_soft - res_.min_clearance) / p.clearance_soft
+            switch = float(abs(target - target_now) > 0.25)
+            cost = (-p.w_progress * progress + p.w_lateral * lateral + p.w_comfort * comfort
+                    + p.w_clearance * clearance + p.w_switch * switch)
+            binding = stop_reason if stops[stop_reason] <= braking_dist else ""
+            lead_close = lead is not None and lead.arc - front <= braking_dist
+            if lead_close and binding in ("", "visibility", "goal"):
+                binding = "lead"
+            out.append(Candidate(traj, cost, target, binding))
+        return out
+
+    def _fallback(self, path: Path, v0: float, stamp: int, reason: str) -> Trajectory:
+        return fallback_trajectory(path, v0, stamp, self.emb, self.p.horizon_s, self.p.dt, reason)
+
+
+def _first_arc(arc: np.ndarray, mask: np.ndarray) -> float:
+    return float(arc[int(np.argmax(mask))]) if np.any(mask) else float("inf")

@@ -1,0 +1,88 @@
+"""Longitudinal rollout along a path: cruise towards a desired speed, respect curve speed limits, stop
+at a stop point, and keep an IDM gap to a moving lead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planning.params import PlannerParams
+from planning.types import Embodiment
+
+
+@dataclass(frozen=True)
+class Lead:
+    arc: float  # path arc length of the lead's rear edge at t = 0
+    speed: float  # m/s along the path, >= 0
+
+
+@dataclass(frozen=True)
+class Rollout:
+    t: np.ndarray
+    arc: np.ndarray
+    v: np.ndarray
+    a: np.ndarray
+
+
+def curve_speed_limit(path_arc: np.ndarray, kappa: np.ndarray, v_cap: float, emb: Embodiment,
+                      params: PlannerParams) -> np.ndarray:
+    """Speed limit per path sample: lateral accel and yaw-rate bounds, then a backward pass so the
+    ego starts slowing for a curve early enough with comfortable braking."""
+    k = np.maximum(np.abs(kappa), 1e-6)
+    v = np.minimum.reduce([np.full_like(k, v_cap), np.sqrt(params.max_lateral_accel / k),
+                           emb.max_yaw_rate / k])
+    ds = np.diff(path_arc)
+    for i in range(len(v) - 2, -1, -1):
+        v[i] = min(v[i], np.sqrt(v[i + 1] ** 2 + 2.0 * emb.comfort_decel * ds[i]))
+    return v
+
+
+def rollout(path_arc: np.ndarray, v_limit: np.ndarray, v0: float, v_desired: float, stop_arc: float,
+            lead: Lead | None, front: float, emb: Embodiment, params: PlannerParams) -> Rollout:
+    """Forward-integrate speed along the path with dt = params.dt over params.horizon_s.
+
+    The acceleration is the minimum of: reaching v_desired (time constant speed_tau), the curve speed
+    limit ahead, braking to stand still at stop_arc, and the IDM interaction term to the lead.
+    """
+    n = round(params.horizon_s / params.dt) + 1
+    dt = params.dt
+    t = np.arange(n) * dt
+    arc = np.zeros(n)
+    v = np.zeros(n)
+    a = np.zeros(n)
+    v[0] = max(v0, 0.0)
+    b_comf = emb.comfort_decel
+    sqrt_ab = np.sqrt(emb.max_accel * b_comf)
+    for i in range(n - 1):
+        vi, si = v[i], arc[i]
+        acc = (v_desired - vi) / params.speed_tau
+        # Curve / speed-limit ahead: the limit where we will be after this step.
+        v_lim_next = float(np.interp(si + vi * dt, path_arc, v_limit))
+        acc = min(acc, (v_lim_next - vi) / dt)
+        # Stop point: start braking once the needed deceleration reaches the comfortable one.
+        remaining = stop_arc - si
+        if np.isfinite(remaining):
+            if remaining <= 0.05:
+                acc = min(acc, -vi / dt)
+            else:
+                b_req = vi * vi / (2.0 * remaining)
+                if b_req >= 0.9 * b_comf:
+                    acc = min(acc, -b_req)
+        if lead is not None:
+            gap = lead.arc + lead.speed * t[i] - (si + front)
+            if gap <= 0.05:
+                acc = min(acc, -emb.max_decel)
+            else:
+                s_star = params.min_gap + vi * params.time_headway + vi * (vi - lead.speed) / (2.0 * sqrt_ab)
+                acc = min(acc, emb.max_accel * (1.0 - (max(s_star, 0.0) / gap) ** 2))
+        acc = float(np.clip(acc, -emb.max_decel, emb.max_accel))
+        # Never reverse: a stop is a stop.
+        v_next = max(vi + acc * dt, 0.0)
+        acc = (v_next - vi) / dt
+        s_next = si + 0.5 * (vi + v_next) * dt
+        # No clamp at stop_arc: if braking cannot stop in time the overshoot must stay visible so the
+        # safety checker rejects the candidate.
+        arc[i + 1], v[i + 1], a[i] = s_next, v_next, acc
+    a[-1] = a[-2] if n > 1 else 0.0
+    return Rollout(t, arc, v, a)
