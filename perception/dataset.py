@@ -1,0 +1,204 @@
+"""Segmentation dataset rendered from the simulator: randomised scenes, compact npz shards.
+
+One seed = one scene: scenario ``SCENARIO_NAMES[seed % n]`` built with that seed. Odd seeds also get
+a randomised appearance (colours, lighting: domain randomisation); even seeds keep the default look the
+scenario runs use. Within a scene each frame places the ego somewhere along the route (in its lane,
+in adjacent lanes, slightly off the road), with a yaw offset and a camera pose jitter, after advancing
+time by a random amount so lights change phase and actors move.
+
+Everything random comes from ``np.random.default_rng([seed, ...])``: the same seeds give identical
+shards. Shards: ``shard_<first>_<last>.npz`` with ``rgb`` (N,H,W,3) uint8, ``labels`` (N,H,W) uint8
+(perception.classes.Cls), ``seeds`` (N,) int64, plus ``manifest.json`` listing all shards and the
+generation parameters. Data lives under ``data/`` (gitignored) and is rebuilt by command.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from perception.classes import labels_from_tags
+
+GENERATOR_VERSION = 1
+SEEDS_PER_SHARD = 25
+CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
+
+
+@dataclass(frozen=True)
+class Placement:
+    s: float
+    lateral: float
+    yaw_offset: float
+    jitter: tuple[float, float, float, float, float, float]
+    advance_periods: int
+
+
+def sample_placement(rng: np.random.Generator, route_length: float, lane_width: float = 3.5) -> Placement:
+    """Where to put the ego for one frame. Mostly in lane (what driving looks like), sometimes in the
+    adjacent lanes or across the edge so the network sees the road from unusual angles too."""
+    s = float(rng.uniform(0.0, max(route_length - 5.0, 1.0)))
+    mode = rng.random()
+    if mode < 0.6:
+        lateral = rng.normal(0.0, 0.35)
+    elif mode < 0.85:
+        lateral = rng.choice([-1.0, 1.0]) * lane_width + rng.normal(0.0, 0.4)
+    else:
+        lateral = rng.uniform(-1.6, 1.6) * lane_width
+    yaw = float(np.clip(rng.normal(0.0, 0.12), -0.35, 0.35))
+    jitter = (
+        float(rng.normal(0.0, 0.05)),
+        float(rng.normal(0.0, 0.05)),
+        float(rng.normal(0.0, 0.05)),
+        float(rng.normal(0.0, 0.02)),
+        float(rng.normal(0.0, 0.03)),
+        float(rng.normal(0.0, 0.02)),
+    )
+    # Up to ~2 s between frames: enough to move actors and, over a scene, to cycle lights.
+    advance = int(rng.integers(1, 40))
+    return Placement(s, float(lateral), yaw, jitter, advance)
+
+
+def _route_length(centerline) -> float:
+    pts = np.asarray(centerline, dtype=np.float64)
+    if pts.ndim != 2 or len(pts) < 2:
+        raise ValueError("route_map()['centerline'] must be a polyline of at least 2 points")
+    return float(np.sum(np.hypot(*np.diff(pts[:, :2], axis=0).T)))
+
+
+def render_scene(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Render `frames` labelled frames of scene `seed`. Returns rgb (N,H,W,3), labels (N,H,W)."""
+    from sim.clock import CAMERA_PERIOD_NS
+    from sim.engine import Simulation
+    from sim.scenarios import SCENARIO_NAMES
+    from sim.types import DriveCommand
+
+    scenario = SCENARIO_NAMES[seed % len(SCENARIO_NAMES)]
+    appearance_seed = None if seed % 2 == 0 else seed
+    rng = np.random.default_rng([seed, 0x5E6])
+    sim = Simulation(
+        scenario,
+        seed,
+        camera_width=CAMERA_WIDTH,
+        camera_height=CAMERA_HEIGHT,
+        appearance_seed=appearance_seed,
+        render_ground_truth=False,
+    )
+    try:
+        length = _route_length(sim.route_map()["centerline"])
+        rgb = np.empty((frames, CAMERA_HEIGHT, CAMERA_WIDTH, 3), np.uint8)
+        labels = np.empty((frames, CAMERA_HEIGHT, CAMERA_WIDTH), np.uint8)
+        stamp = 0
+        for i in range(frames):
+            p = sample_placement(rng, length)
+            sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
+            for _ in range(p.advance_periods):
+                stamp += CAMERA_PERIOD_NS
+                sim.advance(DriveCommand(stamp, 0.0, 0.0))
+            # Teleport again: advancing may have nudged the ego; the frame must show the sampled pose.
+            sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
+            frame = sim.render_camera(pose_jitter=p.jitter, ground_truth=True)
+            if frame.tags is None:
+                raise RuntimeError("sim.render_camera(ground_truth=True) returned no tags")
+            rgb[i] = frame.rgb
+            labels[i] = labels_from_tags(frame.tags)
+    finally:
+        close = getattr(sim, "close", None)
+        if close is not None:
+            close()
+    return rgb, labels
+
+
+def _shard_path(out_dir: Path, seeds: list[int]) -> Path:
+    return out_dir / f"shard_{seeds[0]:05d}_{seeds[-1]:05d}.npz"
+
+
+def generate(out_dir: Path, seeds: range | list[int], frames_per_seed: int, *, progress: bool = True) -> Path:
+    """Render and write shards for `seeds`; shards already present with the same parameters are kept
+    (so re-running training does not re-render). Returns `out_dir`."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("no seeds given")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("seeds contain duplicates")
+    if frames_per_seed < 1:
+        raise ValueError(f"frames_per_seed must be >= 1, got {frames_per_seed}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = {
+        "generator_version": GENERATOR_VERSION,
+        "frames_per_seed": frames_per_seed,
+        "width": CAMERA_WIDTH,
+        "height": CAMERA_HEIGHT,
+    }
+    manifest_path = out_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    if manifest.get("params") != params:
+        manifest = {"params": params, "shards": {}}
+    chunks = [seeds[i : i + SEEDS_PER_SHARD] for i in range(0, len(seeds), SEEDS_PER_SHARD)]
+    todo = [
+        c
+        for c in chunks
+        if not (_shard_path(out_dir, c).name in manifest["shards"] and _shard_path(out_dir, c).is_file())
+    ]
+    bar = tqdm(
+        total=sum(len(c) for c in todo), desc=f"render {out_dir.name}", unit="scene", disable=not progress
+    )
+    for chunk in todo:
+        rgbs, labels, frame_seeds = [], [], []
+        for seed in chunk:
+            r, lab = render_scene(seed, frames_per_seed)
+            rgbs.append(r)
+            labels.append(lab)
+            frame_seeds.append(np.full(len(r), seed, np.int64))
+            bar.update(1)
+        path = _shard_path(out_dir, chunk)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(
+            tmp, rgb=np.concatenate(rgbs), labels=np.concatenate(labels), seeds=np.concatenate(frame_seeds)
+        )
+        tmp.replace(path)
+        manifest["shards"][path.name] = chunk
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+    bar.close()
+    return out_dir
+
+
+def load(data_dir: Path, seeds: range | list[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All frames in `data_dir` (optionally only those of `seeds`): rgb, labels, per-frame seed."""
+    data_dir = Path(data_dir)
+    paths = sorted(data_dir.glob("shard_*.npz"))
+    paths = [p for p in paths if not p.name.endswith(".tmp.npz")]
+    if not paths:
+        raise FileNotFoundError(f"no shards in {data_dir}; generate them with perception.dataset.generate")
+    wanted = None if seeds is None else {int(s) for s in seeds}
+    rgbs, labels, frame_seeds = [], [], []
+    for p in paths:
+        with np.load(p) as z:
+            keep = slice(None) if wanted is None else np.isin(z["seeds"], list(wanted))
+            rgbs.append(z["rgb"][keep])
+            labels.append(z["labels"][keep])
+            frame_seeds.append(z["seeds"][keep])
+    rgb, lab, fs = np.concatenate(rgbs), np.concatenate(labels), np.concatenate(frame_seeds)
+    if wanted is not None:
+        missing = wanted - set(fs.tolist())
+        if missing:
+            raise ValueError(f"{data_dir} has no frames for seeds {sorted(missing)[:10]}...")
+    return rgb, lab, fs
+
+
+def write_shard(path: Path, rgb: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> None:
+    """Write one shard (used by tests and tools that make frames another way)."""
+    if (
+        rgb.dtype != np.uint8
+        or labels.dtype != np.uint8
+        or rgb.shape[:3] != labels.shape
+        or rgb.shape[-1] != 3
+    ):
+        raise ValueError(
+            f"bad shard arrays: rgb {rgb.shape} {rgb.dtype}, labels {labels.shape} {labels.dtype}"
+        )
+    np.savez_compressed(path, rgb=rgb, labels=labels, seeds=np.asarray(seeds, np.int64))

@@ -1,0 +1,86 @@
+"""Run the shipped segmentation network with ONNX Runtime.
+
+The graph (see perception/model.py, ``ExportWrapper``) takes the camera image as NHWC uint8 and
+returns per-pixel classes and max-softmax confidence, so this wrapper only validates input and
+adds/removes the batch axis.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL_PATH = MODELS_DIR / "segnet.onnx"
+REBUILD_HINT = "rebuild it with `fleetpilot train perception` (see perception/models/MODEL_CARD.md)"
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """Deterministic, bounded CPU use: `threads` intra-op threads, no inter-op parallelism."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return so
+
+
+class SegmentationModel:
+    """``predict(rgb) -> (classes (H,W) uint8, confidence (H,W) float32)``."""
+
+    def __init__(self, path: Path | str | None = None, threads: int = 1) -> None:
+        self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
+        if not self.path.is_file():
+            raise FileNotFoundError(f"segmentation model not found at {self.path}; {REBUILD_HINT}")
+        self.session = ort.InferenceSession(
+            str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        inp = self.session.get_inputs()[0]
+        if inp.type != "tensor(uint8)" or len(inp.shape) != 4:
+            raise ValueError(
+                f"{self.path}: expected an NHWC uint8 'image' input, found {inp.type} {inp.shape}"
+            )
+        self.input_name = inp.name
+        _, h, w, _c = inp.shape
+        # Height and width are static in the exported graph: the network was trained at one size.
+        self.height, self.width = int(h), int(w)
+        self.metadata = self._load_metadata()
+
+    def _load_metadata(self) -> dict:
+        meta_path = self.path.with_suffix(".json")
+        if meta_path.is_file():
+            return json.loads(meta_path.read_text())
+        return {}
+
+    def check_image(self, rgb: np.ndarray) -> None:
+        if not isinstance(rgb, np.ndarray):
+            raise TypeError(f"rgb must be a numpy array, got {type(rgb).__name__}")
+        if rgb.dtype != np.uint8:
+            raise TypeError(f"rgb must be uint8 (0..255), got dtype {rgb.dtype}")
+        if rgb.shape != (self.height, self.width, 3):
+            raise ValueError(
+                f"rgb must have shape ({self.height}, {self.width}, 3) (H, W, RGB) for this model, "
+                f"got {rgb.shape}"
+            )
+
+    def predict(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.check_image(rgb)
+        batch = np.ascontiguousarray(rgb)[None]
+        classes, confidence = self.session.run(["classes", "confidence"], {self.input_name: batch})
+        return classes[0], confidence[0]
+
+    def predict_batch(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,H,W,3) uint8 → classes (N,H,W) uint8, confidence (N,H,W) float32."""
+        if rgb.ndim != 4:
+            raise ValueError(f"expected (N, H, W, 3), got {rgb.shape}")
+        for frame in rgb[:1]:
+            self.check_image(frame)
+        classes, confidence = self.session.run(
+            ["classes", "confidence"], {self.input_name: np.ascontiguousarray(rgb)}
+        )
+        return classes, confidence

@@ -1,0 +1,52 @@
+"""One camera frame in, one PerceptionOutput out: segmentation → BEV grid + traffic light."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from perception import traffic_light
+from perception.bev import BevProjector
+from perception.inference import SegmentationModel
+from perception.types import PerceptionOutput
+from sim.types import CameraModel
+
+
+class Perceiver:
+    def __init__(
+        self,
+        camera: CameraModel,
+        *,
+        model_path: Path | str | None = None,
+        threads: int = 1,
+        bev: dict | None = None,
+        min_light_pixels: int = traffic_light.DEFAULT_MIN_PIXELS,
+    ) -> None:
+        self.camera = camera
+        self.model = SegmentationModel(model_path, threads=threads)
+        if (self.model.height, self.model.width) != (camera.height, camera.width):
+            raise ValueError(
+                f"camera is {camera.width}x{camera.height} but the model expects "
+                f"{self.model.width}x{self.model.height}; configure the camera to match or retrain"
+            )
+        self.bev = BevProjector(camera, **(bev or {}))
+        self.min_light_pixels = min_light_pixels
+        self.last_classes: np.ndarray | None = None  # for debugging overlays
+        self.last_confidence: np.ndarray | None = None
+
+    def process(self, stamp_ns: int, rgb: np.ndarray) -> PerceptionOutput:
+        start = time.perf_counter()
+        classes, confidence = self.model.predict(rgb)
+        grid = self.bev.project(classes)
+        light = traffic_light.estimate(classes, confidence, self.camera, min_pixels=self.min_light_pixels)
+        self.last_classes, self.last_confidence = classes, confidence
+        latency_ms = (time.perf_counter() - start) * 1e3
+        return PerceptionOutput(
+            stamp_ns=int(stamp_ns),
+            grid=grid,
+            traffic_light=light,
+            confidence=float(confidence.mean()),
+            latency_ms=latency_ms,
+        )

@@ -1,0 +1,261 @@
+"""Train SegNetLite on rendered shards and export it to ONNX, in one reproducible command:
+
+    fleetpilot train perception --seeds 1000:1400 --frames-per-seed 8 --epochs 30 --eval-seeds 0:20
+
+which renders (or reuses) the training and held-out shards, trains on CPU, exports
+perception/models/segnet.onnx plus segnet.json (classes, input, seeds, metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from perception.classes import NAMES, NUM_CLASSES
+from perception.inference import DEFAULT_MODEL_PATH
+
+DEFAULT_DATA = Path("data/perception")
+
+
+def parse_seed_range(text: str) -> range:
+    """'A:B' → range(A, B) (B exclusive)."""
+    try:
+        a, b = (int(x) for x in text.split(":"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected A:B seed range, got {text!r}") from exc
+    if b <= a:
+        raise argparse.ArgumentTypeError(f"empty seed range {text!r}")
+    return range(a, b)
+
+
+def class_weights(labels: np.ndarray, power: float = 0.5, max_weight: float = 10.0) -> np.ndarray:
+    """Inverse-frequency weights, softened by `power`, normalised so the median present class = 1.
+    Lane markings and light heads are <1 % of pixels; without weights the net ignores them."""
+    counts = np.bincount(labels.ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES].astype(np.float64)
+    freq = counts / max(counts.sum(), 1.0)
+    present = freq > 0
+    w = np.ones(NUM_CLASSES)
+    w[present] = (1.0 / freq[present]) ** power
+    w /= np.median(w[present])
+    return np.clip(w, 0.1, max_weight).astype(np.float32)
+
+
+def augment(rgb, labels, rng: np.random.Generator):
+    """Cheap, label-safe augmentations on a torch uint8 NHWC batch: horizontal flip, per-image
+    brightness/contrast and per-channel gain (lighting and paint variation beyond the sim's)."""
+    import torch
+
+    n = rgb.shape[0]
+    flip = torch.from_numpy(rng.random(n) < 0.5)
+    rgb = rgb.clone()
+    labels = labels.clone()
+    rgb[flip] = rgb[flip].flip(2)
+    labels[flip] = labels[flip].flip(2)
+    x = rgb.to(torch.float32)
+    gain = torch.from_numpy(rng.uniform(0.75, 1.25, (n, 1, 1, 1)).astype(np.float32))
+    channel = torch.from_numpy(rng.uniform(0.9, 1.1, (n, 1, 1, 3)).astype(np.float32))
+    bias = torch.from_numpy(rng.uniform(-20, 20, (n, 1, 1, 1)).astype(np.float32))
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * gain * channel + mean + bias
+    return x.clamp_(0, 255).round_().to(torch.uint8), labels
+
+
+def train_model(
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    lr: float = 4e-3,
+    width: int = 16,
+    seed: int = 0,
+    threads: int = 2,
+    progress: bool = True,
+    max_steps: int | None = None,
+):
+    """Returns the trained SegNetLite (eval mode) and a history dict."""
+    import torch
+    from torch.nn import functional as F
+    from tqdm import tqdm
+
+    from perception.model import SegNetLite, normalise_nhwc_uint8
+
+    if rgb.shape[0] != labels.shape[0] or rgb.shape[0] == 0:
+        raise ValueError(f"need matching, non-empty rgb/labels, got {rgb.shape} and {labels.shape}")
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = SegNetLite(width=width)
+    weights = torch.from_numpy(class_weights(labels))
+    steps_per_epoch = max(1, int(np.ceil(len(rgb) / batch_size)))
+    total = steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 1), pct_start=0.15)
+    rgb_t = torch.from_numpy(rgb)
+    lab_t = torch.from_numpy(labels)
+    history = {"loss": [], "weights": weights.tolist()}
+    net.train()
+    bar = tqdm(total=total, desc="train", unit="step", disable=not progress)
+    step = 0
+    for _epoch in range(epochs):
+        order = rng.permutation(len(rgb))
+        running = 0.0
+        for i in range(steps_per_epoch):
+            if step >= total:
+                break
+            idx = torch.from_numpy(order[i * batch_size : (i + 1) * batch_size])
+            x, y = augment(rgb_t[idx], lab_t[idx], rng)
+            logits = net(normalise_nhwc_uint8(x))
+            loss = F.cross_entropy(logits, y.long(), weight=weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_value = float(loss.detach())
+            running += loss_value
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+        history["loss"].append(running / steps_per_epoch)
+    bar.close()
+    net.eval()
+    return net, history
+
+
+def export_onnx(net, out_path: Path, height: int, width: int) -> Path:
+    """Export the deployment graph (NHWC uint8 in; classes, confidence, logits out), opset 17."""
+    import warnings
+
+    import torch
+
+    from perception.model import ExportWrapper
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportWrapper(net).eval()
+    dummy = torch.zeros((1, height, width, 3), dtype=torch.uint8)
+    names = ["classes", "confidence", "logits"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (dummy,),
+            str(out_path),
+            input_names=["image"],
+            output_names=names,
+            opset_version=17,
+            dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in names}},
+            dynamo=False,
+        )
+    return out_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="fleetpilot train perception",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="shard directory (train/ and eval/ inside)"
+    )
+    p.add_argument(
+        "--seeds", type=parse_seed_range, default=parse_seed_range("1000:1400"), help="training seeds A:B"
+    )
+    p.add_argument(
+        "--eval-seeds", type=parse_seed_range, default=parse_seed_range("0:20"), help="held-out A:B"
+    )
+    p.add_argument("--frames-per-seed", type=int, default=8)
+    p.add_argument("--eval-frames-per-seed", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=4e-3)
+    p.add_argument("--width", type=int, default=16, help="network base width (channels at 1/2 resolution)")
+    p.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0, help="weight init / shuffling seed")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+
+    overlap = set(args.seeds) & set(args.eval_seeds)
+    if overlap:
+        p.error(f"training and eval seeds overlap ({sorted(overlap)[:5]}...); held-out means disjoint")
+
+    from perception import dataset
+    from perception.evaluate import evaluate_arrays
+
+    t0 = time.perf_counter()
+    train_dir = dataset.generate(
+        args.data / "train", args.seeds, args.frames_per_seed, progress=not args.no_progress
+    )
+    eval_dir = dataset.generate(
+        args.data / "eval", args.eval_seeds, args.eval_frames_per_seed, progress=not args.no_progress
+    )
+    t_data = time.perf_counter() - t0
+    rgb, labels, _ = dataset.load(train_dir, args.seeds)
+    net, history = train_model(
+        rgb,
+        labels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        width=args.width,
+        seed=args.seed,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    t_train = time.perf_counter() - t0 - t_data
+    export_onnx(net, args.out, rgb.shape[1], rgb.shape[2])
+
+    eval_rgb, eval_labels, _ = dataset.load(eval_dir, args.eval_seeds)
+    metrics = evaluate_arrays(eval_rgb, eval_labels, model_path=args.out, threads=1)
+    meta = {
+        "classes": NAMES,
+        "input": {
+            "name": "image",
+            "layout": "NHWC",
+            "dtype": "uint8",
+            "height": int(rgb.shape[1]),
+            "width": int(rgb.shape[2]),
+            "normalisation": "inside the graph",
+        },
+        "outputs": {
+            "classes": "(N,H,W) uint8",
+            "confidence": "(N,H,W) float32 max-softmax",
+            "logits": "(N,C,H,W) float32",
+        },
+        "train_seeds": f"{args.seeds.start}:{args.seeds.stop}",
+        "eval_seeds": f"{args.eval_seeds.start}:{args.eval_seeds.stop}",
+        "frames_per_seed": args.frames_per_seed,
+        "eval_frames_per_seed": args.eval_frames_per_seed,
+        "train_frames": len(rgb),
+        "epochs": args.epochs,
+        "width": args.width,
+        "command": "fleetpilot train perception " + " ".join(argv if argv is not None else []),
+        "loss_per_epoch": [round(x, 4) for x in history["loss"]],
+        "class_weights": [round(x, 3) for x in history["weights"]],
+        "timing_s": {"data": round(t_data, 1), "train": round(t_train, 1)},
+        "metrics": metrics,
+        "size_bytes": args.out.stat().st_size,
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    print(
+        json.dumps(
+            {
+                "miou": metrics["miou"],
+                "per_class_iou": metrics["per_class_iou"],
+                "latency_ms": metrics["latency_ms"],
+                "timing_s": meta["timing_s"],
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+import time
+
+import numpy as np
+import pytest
+
+from perception.bev import BevProjector, ground_points, pixel_rays
+from perception.classes import Cls
+from perception.types import BevGrid
+
+
+def cell_of(grid: BevGrid, x: float, y: float) -> int:
+    col = int((x - grid.origin_x) // grid.resolution)
+    row = int((y - grid.origin_y) // grid.resolution)
+    return int(grid.classes[row, col])
+
+
+def scene_with_box(camera, box_x: float, half_width: float, height: float, ground=Cls.ROAD):
+    """Per-pixel class of a flat ground plus an upright box whose front face is at x = box_x."""
+    rays = pixel_rays(camera)
+    _gx, _gy, hits = ground_points(camera)
+    classes = np.where(hits, ground, Cls.BACKGROUND).astype(np.uint8)
+    t = (box_x - camera.x) / rays[..., 0]
+    z = camera.z + t * rays[..., 2]
+    y = camera.y + t * rays[..., 1]
+    on_face = (t > 0) & (z >= 0) & (z <= height) & (np.abs(y) <= half_width)
+    classes[on_face] = Cls.VEHICLE
+    return classes
+
+
+def test_ground_rectangle_lands_on_its_cells(make_camera):
+    cam = make_camera()
+    gx, gy, hits = ground_points(cam)
+    classes = np.where(hits, Cls.ROAD, Cls.BACKGROUND).astype(np.uint8)
+    rect = hits & (gx > 8.0) & (gx < 12.0) & (gy > 1.0) & (gy < 3.0)
+    classes[rect] = Cls.SIDEWALK
+    grid = BevProjector(cam, resolution=0.25).project(classes)
+    # interior of the rectangle (half a cell in from its edges, pixel quantisation) is sidewalk
+    for x in np.arange(8.4, 11.7, 0.25):
+        for y in np.arange(1.4, 2.7, 0.25):
+            assert cell_of(grid, x, y) == Cls.SIDEWALK, (x, y)
+    # around it: road
+    assert cell_of(grid, 10.0, -2.0) == Cls.ROAD
+    assert cell_of(grid, 6.0, 2.0) == Cls.ROAD
+    assert cell_of(grid, 14.0, 2.0) == Cls.ROAD
+
+
+def test_unseen_cells_are_unknown(make_camera):
+    cam = make_camera()
+    grid = BevProjector(cam).project(np.full((120, 160), Cls.ROAD, np.uint8))
+    # right under the camera (below the image's bottom edge) and outside the field of view
+    assert cell_of(grid, 0.6, 0.0) == BevGrid.UNKNOWN
+    assert cell_of(grid, 3.0, 9.5) == BevGrid.UNKNOWN
+    assert cell_of(grid, 20.0, 0.0) == Cls.ROAD
+
+
+def test_obstacle_occupies_its_base_and_hides_what_is_behind(make_camera):
+    cam = make_camera()
+    classes = scene_with_box(cam, box_x=15.0, half_width=1.0, height=1.0)
+    proj = BevProjector(cam, resolution=0.25, obstacle_depth=1.0)
+    grid = proj.project(classes)
+    row = grid.classes[int((0.0 - grid.origin_y) // grid.resolution)]
+    xs = grid.origin_x + (np.arange(grid.cols) + 0.5) * grid.resolution
+    occupied = xs[row == Cls.VEHICLE]
+    assert occupied.size > 0
+    # the nearest occupied cell is at the box's base (within a cell plus one pixel's footprint)
+    assert abs(occupied.min() - 15.0) < 0.6
+    assert occupied.max() < 15.0 + 1.0 + 0.6  # body depth, no smear to the horizon
+    # in front of the box: road; far behind it: occluded
+    assert np.all(row[(xs > 5.0) & (xs < 14.0)] == Cls.ROAD)
+    assert np.all(row[(xs > 18.0) & (xs < 40.0)] == BevGrid.UNKNOWN)
+
+
+def test_obstacle_priority_over_ground_in_same_cell(make_camera):
+    cam = make_camera()
+    gx, gy, hits = ground_points(cam)
+    classes = np.where(hits, Cls.ROAD, Cls.BACKGROUND).astype(np.uint8)
+    # a one-pixel-high pedestrian "foot" row: its pixels share cells with road pixels nearby
+    v = 100
+    classes[v - 5 : v + 1, 78:82] = Cls.PEDESTRIAN
+    grid = BevProjector(cam).project(classes)
+    foot_x, foot_y = gx[v, 80], gy[v, 80]
+    assert cell_of(grid, foot_x, foot_y) == Cls.PEDESTRIAN
+
+
+def test_lane_marking_pixels_are_not_lost(make_camera):
+    cam = make_camera()
+    gx, gy, hits = ground_points(cam)
+    classes = np.where(hits, Cls.ROAD, Cls.BACKGROUND).astype(np.uint8)
+    stripe = hits & (np.abs(gy - 1.75) < 0.06) & (gx < 25)  # 12 cm line, thinner than a cell
+    classes[stripe] = Cls.LANE_MARKING
+    grid = BevProjector(cam).project(classes)
+    for x in (4.0, 8.0, 12.0):
+        assert cell_of(grid, x, 1.75) == Cls.LANE_MARKING
+
+
+def test_bad_input(make_camera):
+    cam = make_camera()
+    proj = BevProjector(cam)
+    with pytest.raises(ValueError, match="classes must be"):
+        proj.project(np.zeros((10, 10), np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        proj.project(np.zeros((120, 160), np.int32))
+    with pytest.raises(ValueError, match="resolution"):
+        BevProjector(cam, resolution=0.0)
+    with pytest.raises(ValueError, match="above the ground"):
+        BevProjector(make_camera(z=-1.0))
+
+
+def test_grid_layout_matches_contract(make_camera):
+    cam = make_camera()
+    grid = BevProjector(cam, x_range=(0.0, 40.0), y_range=(-10.0, 10.0), resolution=0.25).project(
+        np.zeros((120, 160), np.uint8)
+    )
+    assert grid.classes.shape == (80, 160) and grid.classes.dtype == np.uint8
+    assert (grid.origin_x, grid.origin_y, grid.resolution) == (0.0, -10.0, 0.25)
+
+
+def test_projection_is_fast_enough_to_run_every_frame(make_camera):
+    # a loose guard against an accidental per-pixel Python loop; the real number is in the report
+    cam = make_camera()
+    proj = BevProjector(cam)
+    classes = scene_with_box(cam, 12.0, 1.0, 1.5)
+    proj.project(classes)
+    t = time.perf_counter()
+    for _ in range(20):
+        proj.project(classes)
+    assert (time.perf_counter() - t) / 20 < 0.02
