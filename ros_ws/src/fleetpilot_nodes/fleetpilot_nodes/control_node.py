@@ -20,9 +20,9 @@ from fleetpilot_nodes.stamp_sync import StampSync
 
 
 def _controller_params_class():
-    from planning import params
+    from planning.controller import ControllerParams
 
-    return getattr(params, "ControllerParams", params.PlannerParams)
+    return ControllerParams
 
 
 def parameter_spec() -> dict[str, Param]:

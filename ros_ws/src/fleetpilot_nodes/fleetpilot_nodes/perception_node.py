@@ -25,25 +25,24 @@ def parameter_spec() -> dict[str, Param]:
         **COMMON_PARAMS,
         "model_path": Param("", "ONNX segmentation model; '' = the model shipped with perception"),
         "threads": Param(1, "onnxruntime intra-op threads"),
-        "bev.x_min": Param(0.0, "BEV grid near edge ahead of base_link, m"),
-        "bev.x_max": Param(20.0, "BEV grid far edge, m"),
-        "bev.y_min": Param(-10.0, "BEV grid right edge, m"),
-        "bev.y_max": Param(10.0, "BEV grid left edge, m"),
-        "bev.resolution": Param(0.2, "BEV cell size, m"),
+        # passed to perception.bev.BevProjector as its keyword arguments
+        "bev.x_range": Param([0.0, 40.0], "BEV grid extent along x (forward) in base_link, [min, max] m"),
+        "bev.y_range": Param([-10.0, 10.0], "BEV grid extent along y (left) in base_link, [min, max] m"),
+        "bev.resolution": Param(0.25, "BEV cell size, m"),
+        "bev.obstacle_depth": Param(
+            1.0, "how far behind its ground contact an obstacle is assumed to extend, m"
+        ),
     }
 
 
-def make_bev(p: dict):
-    """The Perceiver's BEV configuration from the flat bev.* parameters."""
-    from perception.bev import BevSpec
-
-    return BevSpec(
-        x_min=float(p["bev.x_min"]),
-        x_max=float(p["bev.x_max"]),
-        y_min=float(p["bev.y_min"]),
-        y_max=float(p["bev.y_max"]),
-        resolution=float(p["bev.resolution"]),
-    )
+def make_bev(p: dict) -> dict:
+    """The Perceiver's BEV keyword arguments from the flat bev.* parameters."""
+    return {
+        "x_range": tuple(float(v) for v in p["bev.x_range"]),
+        "y_range": tuple(float(v) for v in p["bev.y_range"]),
+        "resolution": float(p["bev.resolution"]),
+        "obstacle_depth": float(p["bev.obstacle_depth"]),
+    }
 
 
 class PerceptionNode(Node):

@@ -21,27 +21,12 @@ from fleetpilot_nodes.stamp_sync import StampSync
 from planning.types import EgoState, Embodiment
 from sim.types import Odometry
 
-# Embodiment fields become embodiment.<field> parameters; car and humanoid differ only in their values.
-_EMBODIMENT_DEFAULTS: dict[str, object] = {
-    "name": "car",
-    "length": 4.5,
-    "width": 1.9,
-    "rear_to_center": 1.4,
-    "wheelbase": 2.8,
-    "max_speed": 12.0,
-    "max_accel": 2.5,
-    "max_decel": 6.0,
-    "comfort_decel": 2.5,
-    "max_yaw_rate": 1.0,
-    "max_curvature": 0.2,
-    "safety_margin": 0.4,
-    "can_change_lane": True,
-}
-assert set(_EMBODIMENT_DEFAULTS) == {f.name for f in dataclasses.fields(Embodiment)}
-
 
 def embodiment_spec() -> dict[str, Param]:
-    return {f"embodiment.{k}": Param(v, f"Embodiment.{k}") for k, v in _EMBODIMENT_DEFAULTS.items()}
+    """embodiment.<field> parameters; car and humanoid differ only in their values (defaults: the car)."""
+    from planning.params import CAR
+
+    return {f"embodiment.{k}": Param(v, f"Embodiment.{k}") for k, v in CAR.items()}
 
 
 def dataclass_spec(prefix: str, cls) -> dict[str, Param]:

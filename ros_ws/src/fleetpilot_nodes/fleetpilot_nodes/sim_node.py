@@ -87,9 +87,7 @@ class SimNode(Node):
             self._timer = self.create_timer(0.01, self._try_start)
         else:
             rtf = float(self.p["realtime_factor"])
-            self._timer = self.create_timer(
-                CAMERA_PERIOD_NS * 1e-9 / rtf if rtf > 0 else 0.0, self._free_step
-            )
+            self._timer = self.create_timer(CAMERA_PERIOD_NS * 1e-9 / rtf if rtf > 0 else 0.0, self.free_step)
 
     # --- lockstep ------------------------------------------------------------------------------
 
@@ -117,7 +115,7 @@ class SimNode(Node):
 
     # --- free running ----------------------------------------------------------------------------
 
-    def _free_step(self) -> None:
+    def free_step(self) -> None:
         if self.finished:
             return
         speed = float(self.p["constant_speed"])

@@ -1,0 +1,288 @@
+"""Run a graph of the table in ONE process, in lockstep: scenario runs and the loop benchmark.
+
+Every node of the graph is instantiated in-process (composition) with the same command-line arguments
+the launcher gives separate processes (`--ros-args -r __ns:=... --params-file ...`), all on one executor
+in a private rclpy Context on a private ROS_DOMAIN_ID, so several runs can follow each other (or run in
+parallel processes) without seeing each other. The sim node advances only when the cmd_vel answering the
+last camera stamp arrives; every node keys its work by stamp, so the same seed gives the same result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_GRAPH = "car_sim"
+_run_counter = itertools.count()
+
+
+def _domain_id() -> int:
+    """A ROS_DOMAIN_ID in 100..199 unlikely to collide with concurrent runs (pid) or earlier runs of this
+    process (counter). Valid Fast DDS domains on localhost go up to 232."""
+    return 100 + (os.getpid() * 7 + next(_run_counter)) % 100
+
+
+@contextmanager
+def _ros_context():
+    import rclpy
+    from rclpy.context import Context
+
+    # Loopback only: parallel runs on one machine (and CI neighbours) never discover each other.
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    domain = _domain_id()
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=domain, args=[])
+    try:
+        yield ctx
+    finally:
+        if ctx.ok():
+            rclpy.shutdown(context=ctx)
+
+
+def _make_executor(ctx):
+    try:
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor(context=ctx)
+    except ImportError:  # older rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        return SingleThreadedExecutor(context=ctx)
+
+
+class ComposedGraph:
+    """All nodes of one graph table entry, instantiated in one context.
+
+    overrides: {node name or '*': {parameter: value}}, applied after the table's parameter files.
+    only: restrict to these node names (e.g. the sim alone for the floor measurement).
+    """
+
+    def __init__(
+        self,
+        ctx,
+        graph: str = DEFAULT_GRAPH,
+        *,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        extra_params_file: Path | None = None,
+        only: tuple[str, ...] | None = None,
+        tmpdir: Path,
+    ) -> None:
+        from fleetpilot_bringup.graphs import get_graph, write_overrides
+
+        self.graph = get_graph(graph)
+        extra: tuple[Path, ...] = ()
+        if extra_params_file is not None:
+            extra += (extra_params_file,)
+        if overrides:
+            extra += (write_overrides(overrides, tmpdir / "overrides.yaml"),)
+        self.nodes: dict[str, Any] = {}
+        try:
+            for n in self.graph.nodes:
+                if only is not None and n.name not in only:
+                    continue
+                # the embodiment file may already be one of the table's files: no need to apply it twice
+                node_extra = tuple(f for f in extra if f not in n.parameters)
+                node_class = importlib.import_module(n.module).NODE_CLASS
+                self.nodes[n.name] = node_class(
+                    context=ctx, cli_args=n.ros_args(self.graph.namespace, node_extra)
+                )
+        except BaseException:
+            self.destroy()
+            raise
+
+    def destroy(self) -> None:
+        for node in self.nodes.values():
+            node.destroy_node()
+        self.nodes.clear()
+
+
+def _embodiment_file(embodiment_params: str | Path | None) -> Path | None:
+    if embodiment_params is None:
+        return None
+    from fleetpilot_bringup.graphs import resolve_package_file
+
+    p = Path(embodiment_params)
+    return resolve_package_file(p if p.is_absolute() or p.parent != Path(".") else Path("config") / p)
+
+
+def _lockstep_overrides(scenario: str, seed: int, extra: dict | None = None) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {
+        "*": {"reliable_qos": True},
+        "sim": {"scenario": scenario, "seed": int(seed), "lockstep": True},
+    }
+    for node, params in (extra or {}).items():
+        overrides.setdefault(node, {}).update(params)
+    return overrides
+
+
+def run_scenario(
+    scenario: str,
+    seed: int,
+    *,
+    record: Path | None = None,
+    embodiment_params: str | Path | None = "car.yaml",
+    timeout_s: float = 600.0,
+    graph: str = DEFAULT_GRAPH,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> dict:
+    """Run one scenario through the whole ROS graph in lockstep; sim.result() plus wall_time_s.
+
+    embodiment_params: a parameter file of fleetpilot_bringup (name under config/, or a path) applied
+    to every node after the table's own files. A run that stalls for timeout_s wall seconds returns
+    success False with `timed_out: True` (a stall means a lost message or a node that raised).
+    """
+    with _ros_context() as ctx, tempfile.TemporaryDirectory(prefix="fleetpilot_run_") as tmp:
+        composed = ComposedGraph(
+            ctx,
+            graph,
+            overrides=_lockstep_overrides(scenario, seed, overrides),
+            extra_params_file=_embodiment_file(embodiment_params),
+            tmpdir=Path(tmp),
+        )
+        executor = _make_executor(ctx)
+        recorder = rec_node = None
+        try:
+            sim = composed.nodes["sim"]
+            if record is not None:
+                from rclpy.node import Node
+
+                from fleetpilot.recorder import McapRecorder
+
+                rec_node = Node("recorder", context=ctx)
+                recorder = McapRecorder(rec_node, Path(record), composed.graph.namespace)
+                executor.add_node(rec_node)
+            for node in composed.nodes.values():
+                executor.add_node(node)
+            start = time.perf_counter()
+            last_progress, last_frames = start, -1
+            timed_out = False
+            while not sim.finished:
+                executor.spin_once(timeout_sec=0.05)
+                now = time.perf_counter()
+                if sim.frames != last_frames:
+                    last_frames, last_progress = sim.frames, now
+                elif now - last_progress > timeout_s:
+                    timed_out = True
+                    break
+            wall = time.perf_counter() - start
+            if recorder is not None:
+                # let the recorder drain what the last frame produced
+                for _ in range(20):
+                    executor.spin_once(timeout_sec=0.005)
+            result = dict(sim.sim.result())
+            result["wall_time_s"] = wall
+            result["frames"] = sim.frames
+            if timed_out:
+                result["timed_out"] = True
+                result["success"] = False
+            return result
+        finally:
+            executor.shutdown()
+            if recorder is not None:
+                recorder.close()
+            if rec_node is not None:
+                rec_node.destroy_node()
+            composed.destroy()
+
+
+def _pct(values) -> dict[str, float]:
+    a = np.asarray(list(values), dtype=float)
+    if a.size == 0:
+        return {"p50": float("nan"), "p99": float("nan")}
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))}
+
+
+def bench_loop(
+    frames: int, *, scenario: str = "car_lane_follow", seed: int = 0, graph: str = DEFAULT_GRAPH
+) -> dict:
+    """Latency of the closed loop through ROS, per stage, and real-time factors.
+
+    e2e: camera publish → the cmd_vel with that stamp received by the sim (wall clock). transport is e2e
+    minus perception + planning + control (message conversion, serialisation, executor dispatch).
+    rtf: sim time / wall time of the lockstep loop. floor_rtf: the same sim node rendering and publishing
+    the same sensors without the stack (free-running, constant command), measured right after.
+    """
+    if frames < 2:
+        raise ValueError(f"bench_loop needs at least 2 frames, got {frames}")
+    from sim.clock import CAMERA_PERIOD_NS
+
+    with _ros_context() as ctx, tempfile.TemporaryDirectory(prefix="fleetpilot_bench_") as tmp:
+        composed = ComposedGraph(ctx, graph, overrides=_lockstep_overrides(scenario, seed), tmpdir=Path(tmp))
+        executor = _make_executor(ctx)
+        try:
+            for node in composed.nodes.values():
+                executor.add_node(node)
+            sim = composed.nodes["sim"]
+            while sim.frames == 0:
+                executor.spin_once(timeout_sec=0.05)
+            start = time.perf_counter()
+            first = sim.frames
+            while sim.frames - first < frames and not sim.finished:
+                executor.spin_once(timeout_sec=1.0)
+            wall = time.perf_counter() - start
+            measured = sim.frames - first
+            answered = sorted(set(sim.publish_wall) & set(sim.answer_wall))
+            e2e = {s: (sim.answer_wall[s] - sim.publish_wall[s]) * 1e3 for s in answered}
+            stage = {name: composed.nodes[name].stage_ms for name in ("perception", "planning", "control")}
+            transport = [
+                e2e[s] - sum(stage[n].get(s, 0.0) for n in stage)
+                for s in answered
+                if all(s in stage[n] for n in stage)
+            ]
+            timings = sim.sim.timings
+            stages = {
+                "render": _pct(timings.get("render", [])),
+                "physics": _pct(timings.get("physics", [])),
+                **{n: _pct(v.values()) for n, v in stage.items()},
+                "transport": _pct(transport),
+            }
+            rtf = measured * CAMERA_PERIOD_NS * 1e-9 / wall
+        finally:
+            executor.shutdown()
+            composed.destroy()
+
+    floor_rtf = _floor_rtf(scenario, seed, frames, graph)
+    return {
+        "frames": measured,
+        "e2e_ms": _pct(e2e.values()),
+        "stages_ms": stages,
+        "rtf": rtf,
+        "floor_rtf": floor_rtf,
+    }
+
+
+def _floor_rtf(scenario: str, seed: int, frames: int, graph: str) -> float:
+    """The sim node alone, free-running as fast as it can with a constant command (no stack)."""
+    from sim.clock import CAMERA_PERIOD_NS
+
+    with _ros_context() as ctx, tempfile.TemporaryDirectory(prefix="fleetpilot_floor_") as tmp:
+        overrides = {
+            "*": {"reliable_qos": True},
+            "sim": {
+                "scenario": scenario,
+                "seed": int(seed),
+                "lockstep": False,
+                "realtime_factor": 0.0,
+                "constant_speed": 5.0,
+            },
+        }
+        composed = ComposedGraph(ctx, graph, overrides=overrides, only=("sim",), tmpdir=Path(tmp))
+        try:
+            sim = composed.nodes["sim"]
+            # Step directly (no executor): the floor is render + physics + conversion + publish.
+            start = time.perf_counter()
+            while sim.frames < frames and not sim.finished:
+                sim.free_step()
+            wall = time.perf_counter() - start
+            return sim.frames * CAMERA_PERIOD_NS * 1e-9 / wall
+        finally:
+            composed.destroy()

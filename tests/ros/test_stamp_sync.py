@@ -1,0 +1,39 @@
+import pytest
+from fleetpilot_nodes.stamp_sync import StampSync
+
+
+def test_fires_once_when_all_inputs_share_a_stamp():
+    fired = []
+    sync = StampSync(["a", "b"], lambda a, b: fired.append((a, b)))
+    assert not sync.add("a", 10, "a10")
+    assert not sync.add("b", 5, "b5")  # a different stamp never pairs
+    assert sync.add("b", 10, "b10")
+    assert fired == [("a10", "b10")]
+    assert sync.pending() == {"a": [], "b": []}  # older partial sets are dropped
+
+
+def test_order_of_arrival_does_not_matter_and_late_messages_are_ignored():
+    fired = []
+    sync = StampSync(["grid", "status", "odom"], lambda *m: fired.append(m))
+    for stamp in (1, 2, 3):  # odometry comes faster than the rest
+        sync.add("odom", stamp, f"o{stamp}")
+    sync.add("status", 3, "s3")
+    sync.add("grid", 3, "g3")
+    assert fired == [("g3", "s3", "o3")]
+    assert not sync.add("grid", 2, "g2")  # too late: stamp 3 already fired
+    assert sync.pending()["grid"] == []
+
+
+def test_queue_is_bounded():
+    sync = StampSync(["a", "b"], lambda *m: None, queue_size=2)
+    for stamp in range(5):
+        sync.add("a", stamp, stamp)
+    assert sync.pending()["a"] == [3, 4] and sync.evicted == 3
+    assert not sync.add("b", 0, "too old to pair")
+
+
+def test_bad_configuration():
+    with pytest.raises(ValueError):
+        StampSync(["a", "a"], print)
+    with pytest.raises(KeyError, match="unknown sync input"):
+        StampSync(["a"], print).add("b", 0, None)
