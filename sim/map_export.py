@@ -1,0 +1,70 @@
+"""Plain-JSON geometry of a scenario for plots: lanes, edges, stop lines, obstacles, crosswalks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.layout import ScenarioSpec
+
+
+def _r(points) -> list[list[float]]:
+    return np.asarray(points, dtype=float).round(3).tolist()
+
+
+def _rect(x: float, y: float, yaw: float, half_l: float, half_w: float) -> list[list[float]]:
+    c, s = math.cos(yaw), math.sin(yaw)
+    corners = [(half_l, half_w), (-half_l, half_w), (-half_l, -half_w), (half_l, -half_w)]
+    return _r([(x + c * a - s * b, y + s * a + c * b) for a, b in corners])
+
+
+def map_geometry(spec: ScenarioSpec) -> dict:
+    roads = []
+    for road in spec.roads:
+        ref = road.reference
+        roads.append(
+            {
+                "reference": _r(ref.points),
+                "lanes": [
+                    {"offset": o, "direction": d, "centerline": _r(ref.offset(o).points)}
+                    for o, d in zip(road.lane_offsets, road.lane_directions, strict=True)
+                ],
+                "left_edge": _r(ref.offset(road.half_width).points),
+                "right_edge": _r(ref.offset(-road.half_width).points),
+            }
+        )
+    stop_lines = []
+    for sl in spec.stop_lines:
+        ref = spec.roads[sl.road].reference
+        stop_lines.append(
+            {
+                "light_id": sl.light_id,
+                "route_s": round(sl.route_s, 3),
+                "points": _r([ref.offset_point(sl.s, sl.lateral[0]), ref.offset_point(sl.s, sl.lateral[1])]),
+            }
+        )
+    crosswalks = []
+    for cw in spec.crosswalks:
+        road = spec.roads[cw.road]
+        x, y, h = road.reference.sample(cw.s)
+        crosswalks.append(_rect(x, y, h, 0.5 * cw.depth, road.half_width))
+    obstacles = [
+        {"kind": o.kind, "footprint": _rect(o.x, o.y, o.yaw, 0.5 * o.length, 0.5 * o.width)}
+        for o in spec.obstacles
+    ]
+    lights = [{"light_id": lt.light_id, "x": round(lt.x, 3), "y": round(lt.y, 3)} for lt in spec.lights]
+    gx, gy, _ = spec.route.sample(spec.goal_s)
+    sx, sy, _ = spec.route.sample(spec.ego_start_s)
+    return {
+        "scenario": spec.name,
+        "route": _r(spec.route.points),
+        "start": [round(sx, 3), round(sy, 3)],
+        "goal": [round(gx, 3), round(gy, 3)],
+        "roads": roads,
+        "stop_lines": stop_lines,
+        "crosswalks": crosswalks,
+        "obstacles": obstacles,
+        "traffic_lights": lights,
+        "pedestrian_paths": [_r([ped.start, ped.end]) for ped in spec.pedestrians],
+    }
