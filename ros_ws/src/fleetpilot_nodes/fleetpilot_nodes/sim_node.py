@@ -36,6 +36,7 @@ def parameter_spec() -> dict[str, Param]:
         "camera_width": Param(160, "camera image width, px"),
         "camera_height": Param(120, "camera image height, px"),
         "odom_noise": Param(0.0, "odometry noise scale passed to the simulation"),
+        "time_limit_s": Param(0.0, "end the scenario after this much sim time; 0 = the scenario's own limit"),
         "render_ground_truth": Param(False, "also render tags/depth (labels and evaluation only)"),
         "realtime_factor": Param(
             1.0, "free-running speed as a multiple of real time; 0 = as fast as possible"
@@ -58,6 +59,7 @@ class SimNode(Node):
             camera_height=int(self.p["camera_height"]),
             odom_noise=float(self.p["odom_noise"]),
             render_ground_truth=bool(self.p["render_ground_truth"]),
+            time_limit_s=float(self.p["time_limit_s"]) or None,
         )
         qos = stream_qos(bool(self.p["reliable_qos"]))
         self.pub_image = self.create_publisher(Image, "camera/image_raw", qos)
