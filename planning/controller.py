@@ -1,4 +1,7 @@
-"""Trajectory tracking: pure pursuit for the yaw rate, PID on speed for the commanded speed."""
+"""Trajectory tracking: pure pursuit for the yaw rate, PID on speed for the commanded speed.
+
+The output is a DriveCommand-like (speed, yaw_rate): the speed to reach and the yaw rate to hold; the
+embodiment applies its own actuator limits."""
 
 from __future__ import annotations
 
@@ -13,7 +16,12 @@ from planning.types import ControlCommand, EgoState, Embodiment, Trajectory
 
 @dataclass(frozen=True)
 class ControllerParams:
-    dt: float = 0.0165  # control period, s (sim.clock.CONTROL_PERIOD)
+    # How often command() is called, s: the control node answers once per planned frame (camera period,
+    # 3 × 16.5 ms) in lockstep. Used for the integral and derivative terms.
+    dt: float = 0.0495
+    # The drive-by-wire turns a speed command into an acceleration request (v_cmd − v) / T with
+    # T = 0.5 s, so asking for acceleration a means commanding v + a·T (see the embodiment's docs).
+    command_horizon: float = 0.5
     lookahead_min: float = 2.0  # m
     lookahead_gain: float = 0.6  # s: lookahead = lookahead_min + gain · v
     lookahead_max: float = 15.0
@@ -27,7 +35,7 @@ class ControllerParams:
     @classmethod
     def from_dict(cls, d: dict) -> ControllerParams:
         p = strict_from_dict(cls, d, "controller")
-        if p.dt <= 0 or p.lookahead_min <= 0 or p.lookahead_max < p.lookahead_min:
+        if p.dt <= 0 or p.command_horizon <= 0 or p.lookahead_min <= 0 or p.lookahead_max < p.lookahead_min:
             raise ValueError("controller needs dt > 0 and 0 < lookahead_min <= lookahead_max")
         return p
 
@@ -64,7 +72,7 @@ class Controller:
         self.prev_error = err
         acc = a_ff + p.kp * err + p.ki * self.integral + p.kd * deriv
         acc = float(np.clip(acc, -e.max_decel, e.max_accel))
-        speed_cmd = float(np.clip(v + acc * p.dt, 0.0, e.max_speed))
+        speed_cmd = float(np.clip(v + acc * p.command_horizon, 0.0, e.max_speed))
         if v_ref <= p.stop_speed and float(tr.speed[-1]) <= p.stop_speed and v <= p.stop_speed:
             speed_cmd, self.integral = 0.0, 0.0
 

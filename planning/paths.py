@@ -66,9 +66,14 @@ def build_path(route: Route, s0: float, d0: float, heading_error: float, target_
     return Path(target_d, s_route, d, x, y, yaw, kappa, arc)
 
 
-def transition_length(speed: float, delta_d: float, lane_change_time: float, min_distance: float,
-                      max_curvature: float) -> float:
+def transition_length(speed: float, delta_d: float, lane_width: float, lane_change_time: float,
+                      min_distance: float, max_curvature: float) -> float:
     """Long enough for comfort at this speed and for the embodiment's curvature limit: a quintic blend
-    over length L peaks at ≈ 5.77·|Δd|/L² curvature; keep that under 60 % of the limit."""
-    by_curvature = np.sqrt(5.77 * abs(delta_d) / (0.6 * max_curvature)) if delta_d else 0.0
-    return float(max(min_distance, lane_change_time * speed, by_curvature))
+    over length L peaks at ≈ 5.77·|Δd|/L² curvature; keep that under 60 % of the limit.
+
+    The comfort length scales with the lateral distance still to go: replanning every frame must not
+    restart a full-length transition, or a lane change half done would be pushed ahead forever.
+    """
+    by_curvature = float(np.sqrt(5.77 * abs(delta_d) / (0.6 * max_curvature))) if delta_d else 0.0
+    remaining = float(np.clip(abs(delta_d) / max(lane_width, 1e-6), 0.3, 1.0))
+    return float(max(remaining * max(min_distance, lane_change_time * speed), by_curvature))

@@ -98,15 +98,20 @@ class Planner:
         target_now = self.prev_target if self.prev_target is not None else current_lane
 
         horizon_len = max(p.lookahead_min, p.horizon_s * max(v0, v_cap) + 10.0)
-        analyses: dict[float, PathAnalysis] = {}
+        analyses: dict[tuple[float, bool], PathAnalysis] = {}
 
-        def analyse(target: float) -> PathAnalysis:
-            if target not in analyses:
-                lc = transition_length(v0, target - d0, p.lane_change_time, p.lane_change_min_distance,
-                                       emb.max_curvature)
+        def analyse(target: float, quick: bool = False) -> PathAnalysis:
+            """Path to a lateral target and what blocks it; `quick` blends over 60 % of the length
+            (an alternative when an obstacle is close, still within the curvature limit)."""
+            key = (target, quick)
+            if key not in analyses:
+                lc = transition_length(v0, target - d0, self.route.map.lane_width, p.lane_change_time,
+                                       p.lane_change_min_distance, emb.max_curvature)
+                if quick:
+                    lc = max(0.6 * lc, transition_length(0.0, target - d0, 1.0, 0.0, 0.0, emb.max_curvature))
                 path = build_path(self.route, s0, d0, heading_err, target, horizon_len, p.path_ds, lc)
-                analyses[target] = self._analyse(path, pts, cls, grid, ego, grid.resolution)
-            return analyses[target]
+                analyses[key] = self._analyse(path, pts, cls, grid, ego, grid.resolution)
+            return analyses[key]
 
         lane = analyse(target_now)
         # Track the first vehicle/obstacle in our lane.
@@ -127,11 +132,21 @@ class Planner:
         allow_adjacent = blocker_static and len(self.lanes) > 1 and lane.block_arc < 60.0
         if allow_adjacent:
             targets.update(self.lanes)
+        if blocker_static and p.lateral_samples > 0:
+            # Nudges inside the current lane: pass an obstacle that only covers the lane's edge.
+            room = max(0.0, 0.5 * (self.route.map.lane_width - emb.width)) + 0.3
+            for k in range(1, p.lateral_samples + 1):
+                for sign in (-1.0, 1.0):
+                    off = sign * k * p.lateral_sample_step
+                    if abs(off) <= room:
+                        targets.add(current_lane + off)
         candidates: list[Candidate] = []
         for target in sorted(targets):
-            a = analyse(target)
-            candidates += self._candidates(a, target, target_now, v0, v_cap, front, light_stop_s,
-                                           goal_stop_s, lead_moving, pts, cls, stamp, grid.resolution)
+            variants = [False] if abs(target - d0) < 0.25 else [False, True]
+            for quick in variants:
+                candidates += self._candidates(analyse(target, quick), target, target_now, v0, v_cap, front,
+                                               light_stop_s, goal_stop_s, lead_moving, pts, cls, stamp,
+                                               grid.resolution)
         ok = [c for c in candidates if np.isfinite(c.cost)]
         if not ok:
             reasons = sorted({c.traj.debug.get("rejected", "") for c in candidates})
@@ -224,7 +239,6 @@ class Planner:
         stops = {
             "pedestrian": a.ped_block_arc - p.ped_yield_distance,
             "goal": path.arc_of_route_s(goal_s),
-            "visibility": a.visible_arc,
         }
         if light_stop_s is not None:
             stops["light"] = path.arc_of_route_s(light_stop_s)
@@ -243,7 +257,10 @@ class Planner:
             stops["obstacle"] = a.block_arc - p.min_gap
         stop_reason = min(stops, key=stops.get)
         stop_arc = max(stops[stop_reason], 0.0)
-        v_limit = curve_speed_limit(path.arc, path.kappa, v_cap, emb, p)
+        # Seen free space moves with us, so it caps the speed (stop within what was seen) rather than
+        # being a stop point: v ≤ sqrt(2 · comfort_decel · visible distance).
+        v_visible = float(np.sqrt(2.0 * emb.comfort_decel * max(a.visible_arc, 0.0)))
+        v_limit = np.minimum(curve_speed_limit(path.arc, path.kappa, v_cap, emb, p), v_visible)
         checker = SafetyChecker(emb, self.route, res)
         out = []
         n_speed = p.speed_samples
@@ -258,7 +275,9 @@ class Planner:
                 out.append(Candidate(Trajectory(stamp, r.t, x, y, yaw, r.v, debug={"rejected": res_.reason}),
                                      float("inf"), target, stop_reason))
                 continue
-            progress = r.arc[-1] / max(v_cap * p.horizon_s, 1e-6)
+            # Mean position over the horizon, not the final one: when every candidate ends at the same
+            # stop point, the one that gets there sooner (and not by creeping) still wins.
+            progress = float(np.mean(r.arc)) / max(0.5 * v_cap * p.horizon_s, 1e-6)
             lateral = abs(target) / max(self.route.map.lane_width, 1e-6)
             comfort = float(np.mean(r.a**2)) / max(emb.max_accel**2, 1e-6)
             clearance = max(0.0, p.clearance_soft - res_.min_clearance) / p.clearance_soft
@@ -267,7 +286,7 @@ class Planner:
                     + p.w_clearance * clearance + p.w_switch * switch)
             binding = stop_reason if stops[stop_reason] <= braking_dist else ""
             lead_close = lead is not None and lead.arc - front <= braking_dist
-            if lead_close and binding in ("", "visibility", "goal"):
+            if lead_close and binding in ("", "goal"):
                 binding = "lead"
             out.append(Candidate(traj, cost, target, binding))
         return out

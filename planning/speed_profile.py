@@ -3,6 +3,8 @@ at a stop point, and keep an IDM gap to a moving lead."""
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,10 +34,11 @@ def curve_speed_limit(path_arc: np.ndarray, kappa: np.ndarray, v_cap: float, emb
     k = np.maximum(np.abs(kappa), 1e-6)
     v = np.minimum.reduce([np.full_like(k, v_cap), np.sqrt(params.max_lateral_accel / k),
                            emb.max_yaw_rate / k])
-    ds = np.diff(path_arc)
-    for i in range(len(v) - 2, -1, -1):
-        v[i] = min(v[i], np.sqrt(v[i + 1] ** 2 + 2.0 * emb.comfort_decel * ds[i]))
-    return v
+    ds = np.diff(path_arc).tolist()
+    vl = v.tolist()
+    for i in range(len(vl) - 2, -1, -1):
+        vl[i] = min(vl[i], math.sqrt(vl[i + 1] ** 2 + 2.0 * emb.comfort_decel * ds[i]))
+    return np.array(vl)
 
 
 def rollout(path_arc: np.ndarray, v_limit: np.ndarray, v0: float, v_desired: float, stop_arc: float,
@@ -54,15 +57,17 @@ def rollout(path_arc: np.ndarray, v_limit: np.ndarray, v0: float, v_desired: flo
     v[0] = max(v0, 0.0)
     b_comf = emb.comfort_decel
     sqrt_ab = np.sqrt(emb.max_accel * b_comf)
+    # Plain Python lists: this loop runs per candidate per frame and numpy scalar calls dominate it.
+    arcs, vlims = path_arc.tolist(), np.asarray(v_limit, dtype=float).tolist()
     for i in range(n - 1):
-        vi, si = v[i], arc[i]
+        vi, si = float(v[i]), float(arc[i])
         acc = (v_desired - vi) / params.speed_tau
         # Curve / speed-limit ahead: the limit where we will be after this step.
-        v_lim_next = float(np.interp(si + vi * dt, path_arc, v_limit))
+        v_lim_next = _interp(si + vi * dt, arcs, vlims)
         acc = min(acc, (v_lim_next - vi) / dt)
         # Stop point: start braking once the needed deceleration reaches the comfortable one.
         remaining = stop_arc - si
-        if np.isfinite(remaining):
+        if math.isfinite(remaining):
             if remaining <= 0.05:
                 acc = min(acc, -vi / dt)
             else:
@@ -76,7 +81,7 @@ def rollout(path_arc: np.ndarray, v_limit: np.ndarray, v0: float, v_desired: flo
             else:
                 s_star = params.min_gap + vi * params.time_headway + vi * (vi - lead.speed) / (2.0 * sqrt_ab)
                 acc = min(acc, emb.max_accel * (1.0 - (max(s_star, 0.0) / gap) ** 2))
-        acc = float(np.clip(acc, -emb.max_decel, emb.max_accel))
+        acc = min(max(acc, -emb.max_decel), emb.max_accel)
         # Never reverse: a stop is a stop.
         v_next = max(vi + acc * dt, 0.0)
         acc = (v_next - vi) / dt
@@ -86,3 +91,14 @@ def rollout(path_arc: np.ndarray, v_limit: np.ndarray, v0: float, v_desired: flo
         arc[i + 1], v[i + 1], a[i] = s_next, v_next, acc
     a[-1] = a[-2] if n > 1 else 0.0
     return Rollout(t, arc, v, a)
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """np.interp for one scalar on a sorted list, without numpy call overhead."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    j = bisect.bisect_right(xs, x)
+    x0, x1 = xs[j - 1], xs[j]
+    return ys[j - 1] + (ys[j] - ys[j - 1]) * (x - x0) / (x1 - x0) if x1 > x0 else ys[j]

@@ -67,18 +67,91 @@ def box_in_odom_to_base(e: EgoState, x0, x1, y0, y1):
 
 
 class Bicycle:
-    """Kinematic unicycle/bicycle driven by (speed, yaw_rate) commands with accel limits."""
+    """Kinematic model driven by (speed, yaw_rate) like the sim's drive-by-wire: acceleration request
+    (v_cmd − v) / 0.5 s within the embodiment's limits with a 0.15 s lag; yaw rate follows the command
+    with a 0.2 s lag, limited by max_yaw_rate and v · max_curvature."""
 
     def __init__(self, emb, x=0.0, y=0.0, yaw=0.0, speed=0.0):
-        self.emb, self.x, self.y, self.yaw, self.v, self.w = emb, x, y, yaw, speed, 0.0
+        self.emb, self.x, self.y, self.yaw, self.v, self.w, self.a = emb, x, y, yaw, speed, 0.0, 0.0
 
     def step(self, speed_cmd: float, yaw_rate: float, dt: float) -> None:
-        dv = np.clip(speed_cmd - self.v, -self.emb.max_decel * dt, self.emb.max_accel * dt)
-        self.v = max(self.v + dv, 0.0)
-        self.w = float(np.clip(yaw_rate, -self.emb.max_yaw_rate, self.emb.max_yaw_rate))
-        self.x += self.v * np.cos(self.yaw) * dt
-        self.y += self.v * np.sin(self.yaw) * dt
+        e = self.emb
+        a_req = float(np.clip((speed_cmd - self.v) / 0.5, -e.max_decel, e.max_accel))
+        self.a += (a_req - self.a) * min(1.0, dt / 0.15)
+        w_max = min(e.max_yaw_rate, max(self.v, 0.5) * e.max_curvature)
+        w_cmd = float(np.clip(yaw_rate, -w_max, w_max))
+        self.w += (w_cmd - self.w) * min(1.0, dt / 0.2)
+        v_new = max(self.v + self.a * dt, 0.0)
+        if v_new == 0.0:
+            self.a = max(self.a, 0.0) if speed_cmd > 0 else 0.0
+        v_mid = 0.5 * (self.v + v_new)
+        yaw_mid = self.yaw + 0.5 * self.w * dt
+        self.x += v_mid * np.cos(yaw_mid) * dt
+        self.y += v_mid * np.sin(yaw_mid) * dt
         self.yaw += self.w * dt
+        self.v = v_new
 
     def state(self, stamp_ns: int) -> EgoState:
         return EgoState(stamp_ns, self.x, self.y, self.yaw, self.v, self.w)
+
+
+FRAME_NS = 49_500_000  # camera period: plan + control once per frame, like the lockstep nodes
+PHYSICS_DT = 0.004125
+STEPS_PER_FRAME = 12
+
+
+def render_grid(e: EgoState, boxes, resolution: float = 0.25, blind_near: float = 1.0) -> BevGrid:
+    """Grid seen from ego pose e: ROAD everywhere in range, boxes (cls, cx, cy, length, width, yaw in
+    odom) painted in, UNKNOWN for the first blind_near metres (the camera's near blind zone)."""
+    g = road_grid(resolution, blind_near=blind_near)
+    xs, ys = g.cell_centers()
+    c, s = np.cos(e.yaw), np.sin(e.yaw)
+    ox, oy = e.x + c * xs - s * ys, e.y + s * xs + c * ys
+    classes = g.classes.copy()
+    for cls, cx, cy, length, width, yaw in boxes:
+        lx = np.cos(yaw) * (ox - cx) + np.sin(yaw) * (oy - cy)
+        ly = -np.sin(yaw) * (ox - cx) + np.cos(yaw) * (oy - cy)
+        classes[(np.abs(lx) <= length / 2) & (np.abs(ly) <= width / 2) & (classes != BevGrid.UNKNOWN)] = int(cls)
+    return BevGrid(classes, g.resolution, g.origin_x, g.origin_y)
+
+
+def closed_loop(planner, controller, bike: Bicycle, boxes_at, frames: int, light_at=None):
+    """Drive: every frame render → plan → command, then 12 physics steps. boxes_at(t) gives the boxes at
+    time t (s); light_at(t) an optional (LightState, confidence). Returns per-frame logs."""
+    log = {"x": [], "y": [], "v": [], "yaw": [], "behaviour": [], "fallback": [], "traj": []}
+    for k in range(frames):
+        stamp = (k + 1) * FRAME_NS
+        t = stamp * 1e-9
+        e = bike.state(stamp)
+        light = light_at(t) if light_at else (LightState.NONE, 0.0)
+        tr = planner.plan(perception(render_grid(e, boxes_at(t)), stamp, *light), e)
+        cmd = controller.command(tr, e)
+        for _ in range(STEPS_PER_FRAME):
+            bike.step(cmd.speed, cmd.yaw_rate, PHYSICS_DT)
+        log["x"].append(e.x)
+        log["y"].append(e.y)
+        log["v"].append(e.speed)
+        log["yaw"].append(e.yaw)
+        log["behaviour"].append(tr.behaviour)
+        log["fallback"].append(tr.fallback)
+        log["traj"].append(tr)
+    return {k: (np.array(v) if k != "traj" else v) for k, v in log.items()}
+
+
+def footprint_overlaps_box(emb, x, y, yaw, box) -> bool:
+    """Exact rectangle-rectangle overlap (separating axis) of the ego footprint and a box."""
+    _, cx, cy, length, width, byaw = box
+    fc = np.array([x + emb.rear_to_center * np.cos(yaw), y + emb.rear_to_center * np.sin(yaw)])
+
+    def corners(c, L, W, a):
+        u, v = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+        return np.array([c + sx * L / 2 * u + sy * W / 2 * v for sx in (-1, 1) for sy in (-1, 1)])
+
+    A = corners(fc, emb.length, emb.width, yaw)
+    B = corners(np.array([cx, cy]), length, width, byaw)
+    for a in (yaw, yaw + np.pi / 2, byaw, byaw + np.pi / 2):
+        axis = np.array([np.cos(a), np.sin(a)])
+        pa, pb = A @ axis, B @ axis
+        if pa.max() < pb.min() or pb.max() < pa.min():
+            return False
+    return True
