@@ -3,8 +3,8 @@
 One seed = one scene: scenario ``SCENARIO_NAMES[seed % n]`` built with that seed. Odd seeds also get
 a randomised appearance (colours, lighting: domain randomisation); even seeds keep the default look the
 scenario runs use. Within a scene each frame places the ego somewhere along the route (in its lane,
-in adjacent lanes, slightly off the road), with a yaw offset and a camera pose jitter, after advancing
-time by a random amount so lights change phase and actors move.
+in adjacent lanes, slightly off the road), with a yaw offset and a camera pose jitter, at a random
+scene time (``sim.set_time``) so lights show every phase and actors move.
 
 Everything random comes from ``np.random.default_rng([seed, ...])``: the same seeds give identical
 shards. Shards: ``shard_<first>_<last>.npz`` with ``rgb`` (N,H,W,3) uint8, ``labels`` (N,H,W) uint8
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from perception.classes import labels_from_tags
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SEEDS_PER_SHARD = 25
 CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
 
@@ -34,13 +34,22 @@ class Placement:
     lateral: float
     yaw_offset: float
     jitter: tuple[float, float, float, float, float, float]
-    advance_periods: int
 
 
-def sample_placement(rng: np.random.Generator, route_length: float, lane_width: float = 3.5) -> Placement:
+def sample_placement(
+    rng: np.random.Generator, route_length: float, lane_width: float = 3.5, targets: list[float] | None = None
+) -> Placement:
     """Where to put the ego for one frame. Mostly in lane (what driving looks like), sometimes in the
-    adjacent lanes or across the edge so the network sees the road from unusual angles too."""
-    s = float(rng.uniform(0.0, max(route_length - 5.0, 1.0)))
+    adjacent lanes or across the edge so the network sees the road from unusual angles too.
+
+    `targets` are route arc lengths of things worth seeing (obstacles, lights, walkers, the lead
+    car): most frames are placed 3–40 m before one, because uniformly along a 200 m route they are
+    rarely in view and the rare classes would starve."""
+    if targets and rng.random() < 0.7:
+        s = float(targets[int(rng.integers(len(targets)))] - rng.uniform(3.0, 40.0))
+    else:
+        s = float(rng.uniform(0.0, route_length))
+    s = float(np.clip(s, 0.0, max(route_length - 5.0, 0.0)))
     mode = rng.random()
     if mode < 0.6:
         lateral = rng.normal(0.0, 0.35)
@@ -57,9 +66,7 @@ def sample_placement(rng: np.random.Generator, route_length: float, lane_width: 
         float(rng.normal(0.0, 0.03)),
         float(rng.normal(0.0, 0.02)),
     )
-    # Up to ~2 s between frames: enough to move actors and, over a scene, to cycle lights.
-    advance = int(rng.integers(1, 40))
-    return Placement(s, float(lateral), yaw, jitter, advance)
+    return Placement(s, float(lateral), yaw, jitter)
 
 
 def _route_length(centerline) -> float:
@@ -69,12 +76,26 @@ def _route_length(centerline) -> float:
     return float(np.sum(np.hypot(*np.diff(pts[:, :2], axis=0).T)))
 
 
+def interesting_route_s(sim) -> list[float]:
+    """Route arc lengths of the scene's objects (uses the sim's scenario spec, ground truth)."""
+    spec = sim.spec
+    route = spec.route
+    points = [(o.x, o.y) for o in spec.obstacles]
+    points += [(light.x, light.y) for light in spec.lights]
+    for walker in spec.pedestrians:
+        points += [walker.start, walker.end]
+    lead = getattr(sim, "lead", None)
+    if lead is not None:
+        points.append(tuple(lead.state()[:2]))
+    out = [float(route.project(float(x), float(y))[0]) for x, y in points]
+    out += [float(sl.route_s) for sl in spec.stop_lines]
+    return out
+
+
 def render_scene(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Render `frames` labelled frames of scene `seed`. Returns rgb (N,H,W,3), labels (N,H,W)."""
-    from sim.clock import CAMERA_PERIOD_NS
     from sim.engine import Simulation
     from sim.scenarios import SCENARIO_NAMES
-    from sim.types import DriveCommand
 
     scenario = SCENARIO_NAMES[seed % len(SCENARIO_NAMES)]
     appearance_seed = None if seed % 2 == 0 else seed
@@ -86,19 +107,18 @@ def render_scene(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
         camera_height=CAMERA_HEIGHT,
         appearance_seed=appearance_seed,
         render_ground_truth=False,
+        render_frames=False,
     )
     try:
         length = _route_length(sim.route_map()["centerline"])
         rgb = np.empty((frames, CAMERA_HEIGHT, CAMERA_WIDTH, 3), np.uint8)
         labels = np.empty((frames, CAMERA_HEIGHT, CAMERA_WIDTH), np.uint8)
-        stamp = 0
+        # Scene times spread over the scenario's duration so lights show every phase and walkers and
+        # the lead vehicle appear at different places.
+        t_max = float(sim.time_limit_s)
         for i in range(frames):
-            p = sample_placement(rng, length)
-            sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
-            for _ in range(p.advance_periods):
-                stamp += CAMERA_PERIOD_NS
-                sim.advance(DriveCommand(stamp, 0.0, 0.0))
-            # Teleport again: advancing may have nudged the ego; the frame must show the sampled pose.
+            sim.set_time(float(rng.uniform(0.0, t_max)))
+            p = sample_placement(rng, length, targets=interesting_route_s(sim))
             sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
             frame = sim.render_camera(pose_jitter=p.jitter, ground_truth=True)
             if frame.tags is None:

@@ -154,6 +154,63 @@ def export_onnx(net, out_path: Path, height: int, width: int) -> Path:
     return out_path
 
 
+def write_model_card(meta: dict, path: Path) -> None:
+    """MODEL_CARD.md from the training metadata, so the card never disagrees with the shipped model."""
+    m = meta["metrics"]
+    rows = "\n".join(
+        f"| {name} | {'n/a (absent)' if iou is None else f'{iou:.3f}'} |"
+        for name, iou in m["per_class_iou"].items()
+    )
+    text = f"""# segnet.onnx — model card
+
+Small encoder-decoder CNN (perception/model.py, `SegNetLite`, width {meta["width"]}) for 160×120
+semantic segmentation of the fleetpilot PyBullet world into {len(meta["classes"])} classes:
+{", ".join(meta["classes"])}.
+
+## Interface
+* input `image`: NHWC **uint8** RGB, (N, {meta["input"]["height"]}, {meta["input"]["width"]}, 3);
+  normalisation is inside the graph, feed the camera image as is.
+* outputs: `classes` (N,H,W) uint8 argmax, `confidence` (N,H,W) float32 max-softmax, `logits` (N,C,H,W).
+* ONNX opset 17, {meta["size_bytes"] / 1e6:.2f} MB. Runtime: perception/inference.py (`SegmentationModel`).
+
+## Data
+Rendered by perception/dataset.py from the simulator (seed = scene; scenario = SCENARIO_NAMES[seed % n];
+odd seeds randomise appearance; random ego placements biased towards objects, camera pose jitter,
+random scene time so lights show every phase).
+* training seeds {meta["train_seeds"]}, {meta["frames_per_seed"]} frames each
+  ({meta["train_frames"]} frames)
+* held-out evaluation seeds {meta["eval_seeds"]}, {meta["eval_frames_per_seed"]} frames each
+  ({m["frames"]} frames), disjoint from training.
+
+## Reproduce
+```
+{meta["command"]}
+```
+Data generation {meta["timing_s"]["data"]:.0f} s, training {meta["timing_s"]["train"]:.0f} s on this machine
+({meta["epochs"]} epochs, class-weighted cross-entropy, AdamW + one-cycle LR, flip/brightness/colour
+augmentation). Same seeds → same data; training is deterministic up to torch CPU kernel nondeterminism.
+Evaluate: `fleetpilot eval perception --seeds {meta["eval_seeds"]}`.
+
+## Metrics (held-out seeds {meta["eval_seeds"]})
+mIoU **{m["miou"]:.3f}** over classes present in labels or predictions;
+pixel accuracy {m["pixel_accuracy"]:.3f}.
+Latency (ONNX Runtime, 1 thread, model only): p50 {m["latency_ms"]["p50"]:.2f} ms,
+p99 {m["latency_ms"]["p99"]:.2f} ms.
+
+| class | IoU |
+|---|---|
+{rows}
+
+## Limitations
+* Trained only on the simulator's flat-shaded TinyRenderer images; no real-camera transfer is implied.
+* Traffic-light heads are a few pixels wide at 160×120 beyond ~20 m, so TL_* IoU is bounded by
+  resolution; the traffic-light estimator needs a minimum pixel count and reports NONE when the head is
+  too small.
+* Thin, distant lane markings (< 1 px wide) are not recoverable at this resolution.
+"""
+    path.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="fleetpilot train perception",
@@ -243,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "size_bytes": args.out.stat().st_size,
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    write_model_card(meta, args.out.parent / "MODEL_CARD.md")
     print(
         json.dumps(
             {
