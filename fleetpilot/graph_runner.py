@@ -202,7 +202,12 @@ def _pct(values) -> dict[str, float]:
 
 
 def bench_loop(
-    frames: int, *, scenario: str = "car_lane_follow", seed: int = 0, graph: str = DEFAULT_GRAPH
+    frames: int,
+    *,
+    scenario: str = "car_lane_follow",
+    seed: int = 0,
+    graph: str = DEFAULT_GRAPH,
+    overrides: dict[str, dict[str, Any]] | None = None,
 ) -> dict:
     """Latency of the closed loop through ROS, per stage, and real-time factors.
 
@@ -216,7 +221,9 @@ def bench_loop(
     from sim.clock import CAMERA_PERIOD_NS
 
     with _ros_context() as ctx, tempfile.TemporaryDirectory(prefix="fleetpilot_bench_") as tmp:
-        composed = ComposedGraph(ctx, graph, overrides=_lockstep_overrides(scenario, seed), tmpdir=Path(tmp))
+        composed = ComposedGraph(
+            ctx, graph, overrides=_lockstep_overrides(scenario, seed, overrides), tmpdir=Path(tmp)
+        )
         executor = _make_executor(ctx)
         try:
             for node in composed.nodes.values():
