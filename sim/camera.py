@@ -1,8 +1,11 @@
 """The ego's front camera: pinhole model, PyBullet view/projection matrices and rendering.
 
 The projection is built from the vertical FOV (PyBullet's convention) with square pixels, so
-fx = fy = (H/2) / tan(vfov/2). Pixel coordinates follow OpenCV: the centre of pixel (u, v) is at
-integer (u, v), so the principal point of the centred OpenGL frustum is ((W-1)/2, (H-1)/2).
+fx = fy = (H/2) / tan(vfov/2). Intrinsics are in OpenCV pixel-index coordinates (u right, v down):
+the ray through pixel (u, v) is ((u - cx)/fx, (v - cy)/fy, 1) in the optical frame. The tiny renderer
+samples each pixel at a corner of the centred frustum's pixel grid rather than its centre; measured
+against its depth buffer (tests/sim), that makes cx = W/2 and cy = H/2 - 1 exact (error < 1e-5), where
+the textbook (W-1)/2, (H-1)/2 would be off by half a pixel.
 depth_m is z-depth along the optical axis (not range along the ray).
 """
 
@@ -31,8 +34,8 @@ def make_camera_model(width: int, height: int) -> CameraModel:
         height=height,
         fx=fx,
         fy=fx,
-        cx=0.5 * width - 0.5,
-        cy=0.5 * height - 0.5,
+        cx=0.5 * width,
+        cy=0.5 * height - 1.0,
         x=CAMERA_X,
         y=CAMERA_Y,
         z=CAMERA_Z,

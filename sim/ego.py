@@ -3,7 +3,8 @@
 The stack commands (speed, yaw_rate). Like a drive-by-wire car, the embodiment turns that into a
 steering angle δ = atan(L·ω / v) and an acceleration request, both limited:
 - steering |δ| ≤ 0.6 rad, steering rate ≤ 0.7 rad/s (a fast human on the wheel);
-- acceleration request a = (v_cmd − v) / 0.5 s clamped to [−8, +3] m/s², followed by a first-order
+- acceleration request a = (v_cmd − v) / 0.5 s (at least 2 m/s² braking when asked to stop),
+  clamped to [−8, +3] m/s², followed by a first-order
   powertrain/brake lag (τ = 0.15 s) so the true motion has finite jerk;
 - speed in [0, 15.5] m/s (no reverse; 15 m/s plus a margin for the speed controller).
 """
@@ -23,6 +24,8 @@ MAX_DECEL = 8.0
 MAX_SPEED = 15.5
 SPEED_GAIN_TIME = 0.5
 ACCEL_LAG = 0.15
+STOP_REQUEST_SPEED = 0.05
+STOP_BRAKE = 2.0
 MIN_STEER_SPEED = 0.5  # below this, δ = atan(Lω / 0.5): avoids dividing by ~0 when starting off
 
 
@@ -50,7 +53,12 @@ def step(state: EgoState, cmd_speed: float, cmd_yaw_rate: float, dt: float) -> N
     if not (math.isfinite(cmd_speed) and math.isfinite(cmd_yaw_rate)):
         raise ValueError(f"drive command must be finite, got speed={cmd_speed}, yaw_rate={cmd_yaw_rate}")
     v_cmd = max(0.0, min(MAX_SPEED, cmd_speed))
-    a_req = max(-MAX_DECEL, min(MAX_ACCEL, (v_cmd - state.v) / SPEED_GAIN_TIME))
+    a_req = (v_cmd - state.v) / SPEED_GAIN_TIME
+    if v_cmd < STOP_REQUEST_SPEED and state.v > 0.0:
+        # a stop request brakes at least this hard, so the car stops in finite time instead of
+        # creeping towards zero along the proportional law's exponential
+        a_req = min(a_req, -STOP_BRAKE)
+    a_req = max(-MAX_DECEL, min(MAX_ACCEL, a_req))
     state.accel += (a_req - state.accel) * min(1.0, dt / ACCEL_LAG)
     d_target = steering_target(state.v, cmd_yaw_rate)
     d_step = max(-MAX_STEER_RATE * dt, min(MAX_STEER_RATE * dt, d_target - state.steer))

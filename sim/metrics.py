@@ -10,7 +10,10 @@ Definitions (all on the control grid, 16.5 ms):
 - offroad_time_s: time the footprint centre is outside every road's carriageway.
 - min_ttc_s: constant-velocity time until the ego footprint and an actor's box (its axis-aligned
   bounding box in the ego frame) overlap, over all actors; capped at TTC_CAP.
-- max_abs_accel / max_abs_jerk: longitudinal, finite differences of the true speed.
+- max_abs_accel: longitudinal, finite difference of the true speed per control period.
+- max_abs_jerk: finite difference of that acceleration after a 0.25 s moving average (nuPlan smooths
+  with a Savitzky-Golay filter too); otherwise the unavoidable acceleration step when the car comes
+  to rest (brake force vanishes at zero speed) would dominate every run with a stop.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from sim.layout import ScenarioSpec
 
 TTC_CAP = 99.0
+JERK_SMOOTHING_SAMPLES = 15  # 15 control periods = 0.25 s
 STOP_SPEED = 0.05  # m/s, "stopped"
 SAFE_STOP_HOLD_S = 2.0
 SAFE_STOP_WINDOW_M = 25.0  # a safe stop must be this close to the blocking object (not "never left")
@@ -89,12 +93,14 @@ class Metrics:
     _prev_front_s: float | None = None
     _prev_v: float | None = None
     _prev_a: float | None = None
+    _accels: list = field(default_factory=list)
     _stopped_since: float | None = None
     _contacts: set = field(default_factory=set)
 
     def reset_motion_history(self) -> None:
         """After a teleport: forget previous samples so no crossing or jerk is invented."""
         self._prev_front_s = self._prev_v = self._prev_a = None
+        self._accels = []
         self._stopped_since = None
 
     def _event(self, t: float, kind: str, x: float, y: float) -> None:
@@ -149,9 +155,13 @@ class Metrics:
         if self._prev_v is not None:
             a = (v - self._prev_v) / dt
             self.max_abs_accel = max(self.max_abs_accel, abs(a))
+            self._accels.append(a)
+            if len(self._accels) > JERK_SMOOTHING_SAMPLES:
+                self._accels.pop(0)
+            a_smooth = sum(self._accels) / len(self._accels)
             if self._prev_a is not None:
-                self.max_abs_jerk = max(self.max_abs_jerk, abs(a - self._prev_a) / dt)
-            self._prev_a = a
+                self.max_abs_jerk = max(self.max_abs_jerk, abs(a_smooth - self._prev_a) / dt)
+            self._prev_a = a_smooth
         self._prev_v = v
 
         # time to collision under constant velocities, in the ego frame
