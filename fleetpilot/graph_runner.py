@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_GRAPH = "car_sim"
+WARMUP_FRAMES = 3
 _run_counter = itertools.count()
 
 
@@ -229,17 +230,23 @@ def bench_loop(
             for node in composed.nodes.values():
                 executor.add_node(node)
             sim = composed.nodes["sim"]
-            while sim.frames == 0:
+            # Warm-up frames are not measured: the first one builds the Perceiver (model load).
+            while sim.frames < WARMUP_FRAMES and not sim.finished:
                 executor.spin_once(timeout_sec=0.05)
             start = time.perf_counter()
             first = sim.frames
+            warm_stamps = set(sim.publish_wall)
+            n_render, n_physics = len(sim.sim.timings["render"]), len(sim.sim.timings["physics"])
             while sim.frames - first < frames and not sim.finished:
                 executor.spin_once(timeout_sec=1.0)
             wall = time.perf_counter() - start
             measured = sim.frames - first
-            answered = sorted(set(sim.publish_wall) & set(sim.answer_wall))
+            answered = sorted((set(sim.publish_wall) & set(sim.answer_wall)) - warm_stamps)
             e2e = {s: (sim.answer_wall[s] - sim.publish_wall[s]) * 1e3 for s in answered}
-            stage = {name: composed.nodes[name].stage_ms for name in ("perception", "planning", "control")}
+            stage = {
+                name: {s: ms for s, ms in composed.nodes[name].stage_ms.items() if s not in warm_stamps}
+                for name in ("perception", "planning", "control")
+            }
             transport = [
                 e2e[s] - sum(stage[n].get(s, 0.0) for n in stage)
                 for s in answered
@@ -247,8 +254,8 @@ def bench_loop(
             ]
             timings = sim.sim.timings
             stages = {
-                "render": _pct(timings.get("render", [])),
-                "physics": _pct(timings.get("physics", [])),
+                "render": _pct(timings["render"][n_render:]),
+                "physics": _pct(timings["physics"][n_physics:]),
                 **{n: _pct(v.values()) for n, v in stage.items()},
                 "transport": _pct(transport),
             }

@@ -62,3 +62,17 @@ def test_full_scenario_twice_gives_the_same_json():
     b = run_scenario("car_lane_follow", 0)
     assert not a.get("timed_out")
     assert _strip(a) == _strip(b)
+
+
+def test_bench_loop_reports_every_stage(fast_overrides):
+    from fleetpilot.graph_runner import bench_loop
+
+    r = bench_loop(12, overrides=fast_overrides)
+    assert r["frames"] == 12
+    assert set(r["stages_ms"]) == {"render", "physics", "perception", "planning", "control", "transport"}
+    for v in (r["e2e_ms"], *r["stages_ms"].values()):
+        assert 0.0 <= v["p50"] <= v["p99"]
+    # the node-side stages happen inside the end-to-end window
+    node_side = sum(r["stages_ms"][s]["p50"] for s in ("perception", "planning", "control"))
+    assert r["e2e_ms"]["p99"] >= node_side * 0.5
+    assert r["rtf"] > 0 and r["floor_rtf"] > 0

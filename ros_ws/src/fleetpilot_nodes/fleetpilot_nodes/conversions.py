@@ -339,12 +339,22 @@ def path_from_trajectory(traj: Trajectory) -> Path:
     msg = Path()
     msg.header = header(traj.stamp_ns, ODOM_FRAME)
     poses = []
+    arrival_ns = traj.stamp_ns + np.round(np.asarray(traj.t, dtype=float) * 1e9).astype(np.int64)
+    half_yaw = np.asarray(traj.yaw, dtype=float) / 2.0
+    qz, qw = np.sin(half_yaw), np.cos(half_yaw)
+    if n and arrival_ns.min() < 0:
+        raise ValueError("trajectory arrival times must not be before time 0")
     for i in range(n):
+        # Fill the default sub-messages in place: building fresh Header/Time/Quaternion objects per
+        # pose dominated the planning node's publish time.
         p = PoseStamped()
-        p.header = header(traj.stamp_ns + round(float(traj.t[i]) * 1e9), ODOM_FRAME)
+        sec, nanosec = divmod(int(arrival_ns[i]), 1_000_000_000)
+        p.header.stamp.sec, p.header.stamp.nanosec = sec, nanosec
+        p.header.frame_id = ODOM_FRAME
         p.pose.position.x = float(traj.x[i])
         p.pose.position.y = float(traj.y[i])
-        p.pose.orientation = yaw_to_quaternion(float(traj.yaw[i]))
+        p.pose.orientation.z = float(qz[i])
+        p.pose.orientation.w = float(qw[i])
         poses.append(p)
     msg.poses = poses
     return msg
