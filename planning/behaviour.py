@@ -41,8 +41,9 @@ class LightLatch:
         self.last_stop_ns: int | None = None  # last frame that said "stop"
         self.committed = False
 
-    def update(self, obs: TrafficLightObservation, stamp_ns: int, dist_to_stop: float, speed: float
-               ) -> LightDecision:
+    def update(
+        self, obs: TrafficLightObservation, stamp_ns: int, dist_to_stop: float, speed: float
+    ) -> LightDecision:
         confident = obs.confidence >= self.p.light_confidence_min and obs.state != LightState.NONE
         if confident and obs.state == LightState.GREEN:
             self.committed, self.last_stop_ns = False, None
@@ -57,8 +58,11 @@ class LightLatch:
                 return LightDecision.STOP
             return LightDecision.GO
         # Unseen or unsure: conservative only right after a stop-worthy observation.
-        if self.committed and self.last_stop_ns is not None and \
-                stamp_ns - self.last_stop_ns <= int(self.p.light_memory_s * 1e9):
+        if (
+            self.committed
+            and self.last_stop_ns is not None
+            and stamp_ns - self.last_stop_ns <= int(self.p.light_memory_s * 1e9)
+        ):
             return LightDecision.STOP
         self.committed = False
         return LightDecision.GO

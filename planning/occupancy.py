@@ -27,8 +27,9 @@ def odom_to_base(ego: EgoState, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarra
 
 def validate_grid(grid: BevGrid) -> None:
     if grid.classes.ndim != 2 or grid.classes.dtype != np.uint8:
-        raise ValueError(f"BevGrid.classes must be a 2-D uint8 array, got {grid.classes.dtype} "
-                         f"{grid.classes.shape}")
+        raise ValueError(
+            f"BevGrid.classes must be a 2-D uint8 array, got {grid.classes.dtype} {grid.classes.shape}"
+        )
     if not grid.resolution > 0:
         raise ValueError(f"BevGrid.resolution must be positive, got {grid.resolution}")
 
@@ -106,8 +107,9 @@ class Footprint:
         return self.center_offset + self.half_length
 
 
-def footprint_clearance(fp: Footprint, x: np.ndarray, y: np.ndarray, yaw: np.ndarray,
-                        pts: np.ndarray) -> np.ndarray:
+def footprint_clearance(
+    fp: Footprint, x: np.ndarray, y: np.ndarray, yaw: np.ndarray, pts: np.ndarray
+) -> np.ndarray:
     """Distance (m) from each pose's footprint rectangle to the nearest point; 0 when a point is inside.
 
     x, y, yaw: (N,) poses; pts: (M, 2). Returns (N,), +inf when there are no points. Vectorised over
@@ -130,5 +132,9 @@ def points_near(pts: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) ->
     """Boolean mask of points within the poses' bounding box grown by radius (cheap pre-filter)."""
     if len(pts) == 0 or len(x) == 0:
         return np.zeros(len(pts), dtype=bool)
-    return ((pts[:, 0] >= np.min(x) - radius) & (pts[:, 0] <= np.max(x) + radius)
-            & (pts[:, 1] >= np.min(y) - radius) & (pts[:, 1] <= np.max(y) + radius))
+    return (
+        (pts[:, 0] >= np.min(x) - radius)
+        & (pts[:, 0] <= np.max(x) + radius)
+        & (pts[:, 1] >= np.min(y) - radius)
+        & (pts[:, 1] <= np.max(y) + radius)
+    )

@@ -21,8 +21,9 @@ def strict_from_dict(cls: type[T], d: dict[str, Any], what: str) -> T:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(d) - set(known))
     if unknown:
-        raise ValueError(f"unknown {what} parameter(s): {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"unknown {what} parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     kwargs: dict[str, Any] = {}
     for key, value in d.items():
         # Field types are strings here (postponed annotations); cast so YAML ints become floats.
@@ -101,8 +102,9 @@ class PlannerParams:
 
     def validate(self) -> None:
         if self.dt <= 0 or self.horizon_s <= self.dt:
-            raise ValueError(f"planner needs 0 < dt < horizon_s, got dt={self.dt}, "
-                             f"horizon_s={self.horizon_s}")
+            raise ValueError(
+                f"planner needs 0 < dt < horizon_s, got dt={self.dt}, horizon_s={self.horizon_s}"
+            )
         if self.path_ds <= 0:
             raise ValueError(f"planner path_ds must be positive, got {self.path_ds}")
         if self.speed_samples < 1 or self.lateral_samples < 0:
@@ -112,8 +114,16 @@ class PlannerParams:
 def embodiment_from_dict(d: dict) -> Embodiment:
     """Embodiment from a parameter mapping; unknown keys raise ValueError naming them."""
     e = strict_from_dict(Embodiment, d, "embodiment")
-    for key in ("length", "width", "max_speed", "max_accel", "max_decel", "comfort_decel", "max_yaw_rate",
-                "max_curvature"):
+    for key in (
+        "length",
+        "width",
+        "max_speed",
+        "max_accel",
+        "max_decel",
+        "comfort_decel",
+        "max_yaw_rate",
+        "max_curvature",
+    ):
         if not getattr(e, key) > 0:
             raise ValueError(f"embodiment {key} must be positive, got {getattr(e, key)}")
     if e.safety_margin < 0 or e.wheelbase < 0:
@@ -123,12 +133,32 @@ def embodiment_from_dict(d: dict) -> Embodiment:
 
 # Reference parameter sets (the bringup YAML files carry the same numbers).
 CAR = {
-    "name": "car", "length": 4.5, "width": 1.8, "rear_to_center": 1.35, "wheelbase": 2.7,
-    "max_speed": 15.0, "max_accel": 3.0, "max_decel": 8.0, "comfort_decel": 3.0, "max_yaw_rate": 1.0,
-    "max_curvature": math.tan(0.6) / 2.7, "safety_margin": 0.3, "can_change_lane": True,
+    "name": "car",
+    "length": 4.5,
+    "width": 1.8,
+    "rear_to_center": 1.35,
+    "wheelbase": 2.7,
+    "max_speed": 15.0,
+    "max_accel": 3.0,
+    "max_decel": 8.0,
+    "comfort_decel": 3.0,
+    "max_yaw_rate": 1.0,
+    "max_curvature": math.tan(0.6) / 2.7,
+    "safety_margin": 0.3,
+    "can_change_lane": True,
 }
 HUMANOID = {
-    "name": "humanoid", "length": 0.5, "width": 0.5, "rear_to_center": 0.0, "wheelbase": 0.1,
-    "max_speed": 2.5, "max_accel": 1.0, "max_decel": 2.0, "comfort_decel": 1.0, "max_yaw_rate": 1.5,
-    "max_curvature": 5.0, "safety_margin": 0.3, "can_change_lane": True,
+    "name": "humanoid",
+    "length": 0.5,
+    "width": 0.5,
+    "rear_to_center": 0.0,
+    "wheelbase": 0.1,
+    "max_speed": 2.5,
+    "max_accel": 1.0,
+    "max_decel": 2.0,
+    "comfort_decel": 1.0,
+    "max_yaw_rate": 1.5,
+    "max_curvature": 5.0,
+    "safety_margin": 0.3,
+    "can_change_lane": True,
 }

@@ -24,8 +24,11 @@ class Path:
     def interp(self, arc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """x, y, yaw at path arc lengths (clamped to the path)."""
         yaw_u = np.unwrap(self.yaw)
-        return (np.interp(arc, self.arc, self.x), np.interp(arc, self.arc, self.y),
-                wrap_angle(np.interp(arc, self.arc, yaw_u)))
+        return (
+            np.interp(arc, self.arc, self.x),
+            np.interp(arc, self.arc, self.y),
+            wrap_angle(np.interp(arc, self.arc, yaw_u)),
+        )
 
     def arc_of_route_s(self, s: float) -> float:
         """Path arc length where the path reaches route arc length s (inf when beyond the path)."""
@@ -44,8 +47,16 @@ def quintic_coefficients(d0: float, dd0: float, ddd0: float, d1: float, length: 
     return np.array([c0, c1, c2, c3, c4, c5])
 
 
-def build_path(route: Route, s0: float, d0: float, heading_error: float, target_d: float,
-               length: float, ds: float, transition_length: float) -> Path:
+def build_path(
+    route: Route,
+    s0: float,
+    d0: float,
+    heading_error: float,
+    target_d: float,
+    length: float,
+    ds: float,
+    transition_length: float,
+) -> Path:
     """Path starting at (s0, d0) with the ego's heading relative to the route, ending on target_d."""
     n = max(int(np.ceil(length / ds)) + 1, 3)
     u = np.arange(n) * ds  # route-arc distance from the ego
@@ -66,8 +77,14 @@ def build_path(route: Route, s0: float, d0: float, heading_error: float, target_
     return Path(target_d, s_route, d, x, y, yaw, kappa, arc)
 
 
-def transition_length(speed: float, delta_d: float, lane_width: float, lane_change_time: float,
-                      min_distance: float, max_curvature: float) -> float:
+def transition_length(
+    speed: float,
+    delta_d: float,
+    lane_width: float,
+    lane_change_time: float,
+    min_distance: float,
+    max_curvature: float,
+) -> float:
     """Long enough for comfort at this speed and for the embodiment's curvature limit: a quintic blend
     over length L peaks at ≈ 5.77·|Δd|/L² curvature; keep that under 60 % of the limit.
 

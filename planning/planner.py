@@ -105,8 +105,14 @@ class Planner:
             (an alternative when an obstacle is close, still within the curvature limit)."""
             key = (target, quick)
             if key not in analyses:
-                lc = transition_length(v0, target - d0, self.route.map.lane_width, p.lane_change_time,
-                                       p.lane_change_min_distance, emb.max_curvature)
+                lc = transition_length(
+                    v0,
+                    target - d0,
+                    self.route.map.lane_width,
+                    p.lane_change_time,
+                    p.lane_change_min_distance,
+                    emb.max_curvature,
+                )
                 if quick:
                     lc = max(0.6 * lc, transition_length(0.0, target - d0, 1.0, 0.0, 0.0, emb.max_curvature))
                 path = build_path(self.route, s0, d0, heading_err, target, horizon_len, p.path_ds, lc)
@@ -118,7 +124,8 @@ class Planner:
         self.lead.update(stamp, lane.block_s)
         lead_moving = self.lead.speed > p.static_speed_max and lane.block_cls == int(Cls.VEHICLE)
         blocker_static = lane.block_s is not None and (
-            lane.block_cls == int(Cls.OBSTACLE) or self.lead.static_for(stamp) >= p.static_confirm_s)
+            lane.block_cls == int(Cls.OBSTACLE) or self.lead.static_for(stamp) >= p.static_confirm_s
+        )
 
         # Traffic light → an optional stop for the next stop line on the map.
         light_stop_s = self._light_stop(perception, stamp, s0, front, v0)
@@ -144,14 +151,30 @@ class Planner:
         for target in sorted(targets):
             variants = [False] if abs(target - d0) < 0.25 else [False, True]
             for quick in variants:
-                candidates += self._candidates(analyse(target, quick), target, target_now, v0, v_cap, front,
-                                               light_stop_s, goal_stop_s, lead_moving, pts, cls, stamp,
-                                               grid.resolution)
+                candidates += self._candidates(
+                    analyse(target, quick),
+                    target,
+                    target_now,
+                    v0,
+                    v_cap,
+                    front,
+                    light_stop_s,
+                    goal_stop_s,
+                    lead_moving,
+                    pts,
+                    cls,
+                    stamp,
+                    grid.resolution,
+                )
         ok = [c for c in candidates if np.isfinite(c.cost)]
         if not ok:
             reasons = sorted({c.traj.debug.get("rejected", "") for c in candidates})
-            fb = self._fallback(analyse(d0).path if abs(d0 - target_now) > 0.5 else lane.path, v0, stamp,
-                                "no safe candidate: " + "; ".join(reasons))
+            fb = self._fallback(
+                analyse(d0).path if abs(d0 - target_now) > 0.5 else lane.path,
+                v0,
+                stamp,
+                "no safe candidate: " + "; ".join(reasons),
+            )
             self.fsm.step(Situation(at_goal, False, False, False, False, False, True))
             return fb
         best = min(ok, key=lambda c: c.cost)
@@ -166,15 +189,25 @@ class Planner:
             fallback=False,
         )
         label = self.fsm.step(situation)
-        debug = dict(best.traj.debug, s=s0, d=d0, target_d=best.target_d, lead_speed=self.lead.speed,
-                     n_candidates=len(candidates), n_safe=len(ok), stop_reason=best.stop_reason)
+        debug = dict(
+            best.traj.debug,
+            s=s0,
+            d=d0,
+            target_d=best.target_d,
+            lead_speed=self.lead.speed,
+            n_candidates=len(candidates),
+            n_safe=len(ok),
+            stop_reason=best.stop_reason,
+        )
         t = best.traj
-        return Trajectory(t.stamp_ns, t.t, t.x, t.y, t.yaw, t.speed, behaviour=label, fallback=False,
-                          debug=debug)
+        return Trajectory(
+            t.stamp_ns, t.t, t.x, t.y, t.yaw, t.speed, behaviour=label, fallback=False, debug=debug
+        )
 
     # ------------------------------------------------------------------------------------------------
-    def _analyse(self, path: Path, pts: np.ndarray, cls: np.ndarray, grid, ego: EgoState, res: float
-                 ) -> PathAnalysis:
+    def _analyse(
+        self, path: Path, pts: np.ndarray, cls: np.ndarray, grid, ego: EgoState, res: float
+    ) -> PathAnalysis:
         p = self.p
         fp = Footprint.of(self.emb, self.emb.safety_margin + 0.5 * res)
         radius = fp.half_length + abs(fp.center_offset) + fp.half_width + p.ped_lateral_margin
@@ -184,10 +217,10 @@ class Planner:
         other_cls = cls[near & ~is_ped]
         fp_ped = Footprint(fp.center_offset, fp.half_length, fp.half_width + p.ped_lateral_margin)
         ped_clear = footprint_clearance(fp_ped, path.x, path.y, path.yaw, ped_pts)
-        ped_block = _first_arc(path.arc, ped_clear <= 0.0)
+        ped_block = _first_contact_arc(path.arc, ped_clear)
         clear = footprint_clearance(fp, path.x, path.y, path.yaw, other_pts)
         hit = clear <= 0.0
-        block_arc = _first_arc(path.arc, hit)
+        block_arc = _first_contact_arc(path.arc, clear)
         block_s, block_cls = None, None
         if np.isfinite(block_arc):
             k = int(np.argmax(hit))
@@ -220,8 +253,9 @@ class Planner:
         blocked = unknown & scan
         return _first_arc(path.arc, blocked) if np.any(blocked) else float("inf")
 
-    def _light_stop(self, perception: PerceptionOutput, stamp: int, s0: float, front: float, v0: float
-                    ) -> float | None:
+    def _light_stop(
+        self, perception: PerceptionOutput, stamp: int, s0: float, front: float, v0: float
+    ) -> float | None:
         """base_link route s at which to stop for the next stop line, or None to go."""
         ahead = [sl.s for sl in self.route.map.stop_lines if sl.s > s0 + front - 0.5]
         if not ahead or min(ahead) - (s0 + front) > self.p.light_relevance_distance:
@@ -232,9 +266,22 @@ class Planner:
         decision = self.light.update(perception.traffic_light, stamp, stop_s - s0, v0)
         return stop_s if decision == LightDecision.STOP else None
 
-    def _candidates(self, a: PathAnalysis, target: float, target_now: float, v0: float, v_cap: float,
-                    front: float, light_stop_s: float | None, goal_s: float, lead_moving: bool,
-                    pts: np.ndarray, cls: np.ndarray, stamp: int, res: float) -> list[Candidate]:
+    def _candidates(
+        self,
+        a: PathAnalysis,
+        target: float,
+        target_now: float,
+        v0: float,
+        v_cap: float,
+        front: float,
+        light_stop_s: float | None,
+        goal_s: float,
+        lead_moving: bool,
+        pts: np.ndarray,
+        cls: np.ndarray,
+        stamp: int,
+        res: float,
+    ) -> list[Candidate]:
         p, emb, path = self.p, self.emb, a.path
         stops = {
             "pedestrian": a.ped_block_arc - p.ped_yield_distance,
@@ -248,8 +295,12 @@ class Planner:
             # Moving lead in our lane: IDM gap instead of a stop, and its cells predicted forward.
             lead = Lead(path.arc_of_route_s(a.block_s), self.lead.speed)
             s_pts, d_pts = self.route.project(pts, path.s_route[0] - 5.0, path.s_route[-1] + 5.0)
-            is_lead = (cls == int(Cls.VEHICLE)) & (s_pts >= a.block_s - 0.5) & (s_pts <= a.block_s + 8.0) \
+            is_lead = (
+                (cls == int(Cls.VEHICLE))
+                & (s_pts >= a.block_s - 0.5)
+                & (s_pts <= a.block_s + 8.0)
                 & (np.abs(d_pts - target) <= self.route.map.lane_width / 2 + 0.5)
+            )
             moving = MovingObstacle(s_pts[is_lead], d_pts[is_lead], self.lead.speed)
             static_pts = pts[~is_lead]
             stops["obstacle"] = float("inf")
@@ -272,18 +323,32 @@ class Planner:
             traj = Trajectory(stamp, r.t, x, y, yaw, r.v, debug={"v_desired": float(frac * v_cap)})
             res_ = checker.check(traj, static_pts, moving)
             if not res_.ok:
-                out.append(Candidate(Trajectory(stamp, r.t, x, y, yaw, r.v, debug={"rejected": res_.reason}),
-                                     float("inf"), target, stop_reason))
+                out.append(
+                    Candidate(
+                        Trajectory(stamp, r.t, x, y, yaw, r.v, debug={"rejected": res_.reason}),
+                        float("inf"),
+                        target,
+                        stop_reason,
+                    )
+                )
                 continue
-            # Mean position over the horizon, not the final one: when every candidate ends at the same
-            # stop point, the one that gets there sooner (and not by creeping) still wins.
-            progress = float(np.mean(r.arc)) / max(0.5 * v_cap * p.horizon_s, 1e-6)
+            # Mean position over the horizon (of candidates that end at the same stop point, the one
+            # getting there sooner, not by creeping, wins) plus where the candidate will eventually
+            # get: its end position plus the end speed's worth of travel, but never past its stop
+            # point (standing before an obstacle is worth less than passing it at speed).
+            eventual = min(float(r.arc[-1]) + float(r.v[-1]) * 0.5 * p.horizon_s, max(stop_arc, r.arc[-1]))
+            progress = (float(np.mean(r.arc)) + eventual) / max(v_cap * p.horizon_s, 1e-6)
             lateral = abs(target) / max(self.route.map.lane_width, 1e-6)
             comfort = float(np.mean(r.a**2)) / max(emb.max_accel**2, 1e-6)
             clearance = max(0.0, p.clearance_soft - res_.min_clearance) / p.clearance_soft
             switch = float(abs(target - target_now) > 0.25)
-            cost = (-p.w_progress * progress + p.w_lateral * lateral + p.w_comfort * comfort
-                    + p.w_clearance * clearance + p.w_switch * switch)
+            cost = (
+                -p.w_progress * progress
+                + p.w_lateral * lateral
+                + p.w_comfort * comfort
+                + p.w_clearance * clearance
+                + p.w_switch * switch
+            )
             binding = stop_reason if stops[stop_reason] <= braking_dist else ""
             lead_close = lead is not None and lead.arc - front <= braking_dist
             if lead_close and binding in ("", "goal"):
@@ -297,3 +362,16 @@ class Planner:
 
 def _first_arc(arc: np.ndarray, mask: np.ndarray) -> float:
     return float(arc[int(np.argmax(mask))]) if np.any(mask) else float("inf")
+
+
+def _first_contact_arc(arc: np.ndarray, clearance: np.ndarray) -> float:
+    """Arc where the footprint first touches: between the last clear sample and the first touching
+    one, the clearance of the clear sample bounds how much farther it could go (path samples are
+    path_ds apart, which would otherwise overestimate the free distance by up to path_ds)."""
+    hit = clearance <= 0.0
+    if not np.any(hit):
+        return float("inf")
+    k = int(np.argmax(hit))
+    if k == 0:
+        return 0.0
+    return float(min(arc[k], arc[k - 1] + clearance[k - 1]))

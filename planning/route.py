@@ -37,22 +37,27 @@ class Route:
         dyaw = wrap_angle(np.diff(self.seg_yaw))
         ds = 0.5 * (self.seg_len[:-1] + self.seg_len[1:])
         k_inner = dyaw / ds
-        k = np.concatenate([[k_inner[0] if len(k_inner) else 0.0], k_inner,
-                            [k_inner[-1] if len(k_inner) else 0.0]])
+        k = np.concatenate(
+            [[k_inner[0] if len(k_inner) else 0.0], k_inner, [k_inner[-1] if len(k_inner) else 0.0]]
+        )
         if len(k) >= 5:
             k = np.convolve(np.pad(k, 2, mode="edge"), np.ones(5) / 5.0, mode="valid")
         self.node_curvature = k
         self.goal_s = self.length if route.goal_s is None else float(np.clip(route.goal_s, 0.0, self.length))
 
     # --- queries -----------------------------------------------------------------------------------
-    def project(self, xy: np.ndarray, s_min: float | None = None, s_max: float | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def project(
+        self, xy: np.ndarray, s_min: float | None = None, s_max: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(M, 2) points → (s, d) on the nearest segment; restrict to [s_min, s_max] to avoid
         snapping onto a far part of a looping route."""
         xy = np.atleast_2d(np.asarray(xy, dtype=float))
         lo = 0 if s_min is None else max(0, int(np.searchsorted(self.s_nodes, s_min, side="right")) - 1)
-        hi = len(self.seg_len) if s_max is None else min(
-            len(self.seg_len), int(np.searchsorted(self.s_nodes, s_max, side="left")) + 1)
+        hi = (
+            len(self.seg_len)
+            if s_max is None
+            else min(len(self.seg_len), int(np.searchsorted(self.s_nodes, s_max, side="left")) + 1)
+        )
         hi = max(hi, lo + 1)
         a = self.points[lo:hi]  # (K, 2) segment starts
         u = self.seg_dir[lo:hi]
@@ -78,8 +83,9 @@ class Route:
     def _segment_index(self, s: np.ndarray) -> np.ndarray:
         return np.clip(np.searchsorted(self.s_nodes, s, side="right") - 1, 0, len(self.seg_len) - 1)
 
-    def pose_at(self, s: np.ndarray | float, d: np.ndarray | float = 0.0
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pose_at(
+        self, s: np.ndarray | float, d: np.ndarray | float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """x, y, yaw of the point at arc length s offset laterally by d; s beyond the ends extrapolates
         along the end segments."""
         s = np.asarray(s, dtype=float)

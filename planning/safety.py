@@ -56,14 +56,18 @@ class SafetyChecker:
         # Sample by time where the ego moves, so moving obstacles are compared at the right time.
         fine_arc = np.linspace(0.0, arc[-1], n)
         moving = np.concatenate([[True], step > 1e-6])
-        t_fine = np.interp(fine_arc, arc[moving], np.asarray(traj.t)[moving]) if arc[-1] > 0 else \
-            np.zeros(n)
+        t_fine = np.interp(fine_arc, arc[moving], np.asarray(traj.t)[moving]) if arc[-1] > 0 else np.zeros(n)
         yaw_u = np.unwrap(np.asarray(traj.yaw))
-        return (np.interp(fine_arc, arc, x), np.interp(fine_arc, arc, y),
-                wrap_angle(np.interp(fine_arc, arc, yaw_u)), t_fine)
+        return (
+            np.interp(fine_arc, arc, x),
+            np.interp(fine_arc, arc, y),
+            wrap_angle(np.interp(fine_arc, arc, yaw_u)),
+            t_fine,
+        )
 
-    def check(self, traj: Trajectory, static_pts: np.ndarray, moving: MovingObstacle | None = None
-              ) -> SafetyResult:
+    def check(
+        self, traj: Trajectory, static_pts: np.ndarray, moving: MovingObstacle | None = None
+    ) -> SafetyResult:
         limits = self.check_limits(traj)
         if limits:
             return SafetyResult(False, limits, float("nan"))
@@ -116,8 +120,9 @@ class SafetyChecker:
         return ""
 
 
-def fallback_trajectory(path: Path, v0: float, stamp_ns: int, emb: Embodiment, horizon_s: float, dt: float,
-                        reason: str) -> Trajectory:
+def fallback_trajectory(
+    path: Path, v0: float, stamp_ns: int, emb: Embodiment, horizon_s: float, dt: float, reason: str
+) -> Trajectory:
     """Minimal-risk manoeuvre: brake with max_decel along the given path until stopped."""
     n = round(horizon_s / dt) + 1
     t = np.arange(n) * dt
@@ -126,5 +131,6 @@ def fallback_trajectory(path: Path, v0: float, stamp_ns: int, emb: Embodiment, h
     tc = np.minimum(t, t_stop)
     arc = max(v0, 0.0) * tc - 0.5 * emb.max_decel * tc**2
     x, y, yaw = path.interp(arc)
-    return Trajectory(stamp_ns, t, x, y, yaw, v, behaviour="fallback_stop", fallback=True,
-                      debug={"fallback_reason": reason})
+    return Trajectory(
+        stamp_ns, t, x, y, yaw, v, behaviour="fallback_stop", fallback=True, debug={"fallback_reason": reason}
+    )

@@ -27,13 +27,15 @@ class Rollout:
     a: np.ndarray
 
 
-def curve_speed_limit(path_arc: np.ndarray, kappa: np.ndarray, v_cap: float, emb: Embodiment,
-                      params: PlannerParams) -> np.ndarray:
+def curve_speed_limit(
+    path_arc: np.ndarray, kappa: np.ndarray, v_cap: float, emb: Embodiment, params: PlannerParams
+) -> np.ndarray:
     """Speed limit per path sample: lateral accel and yaw-rate bounds, then a backward pass so the
     ego starts slowing for a curve early enough with comfortable braking."""
     k = np.maximum(np.abs(kappa), 1e-6)
-    v = np.minimum.reduce([np.full_like(k, v_cap), np.sqrt(params.max_lateral_accel / k),
-                           emb.max_yaw_rate / k])
+    v = np.minimum.reduce(
+        [np.full_like(k, v_cap), np.sqrt(params.max_lateral_accel / k), emb.max_yaw_rate / k]
+    )
     ds = np.diff(path_arc).tolist()
     vl = v.tolist()
     for i in range(len(vl) - 2, -1, -1):
@@ -41,8 +43,17 @@ def curve_speed_limit(path_arc: np.ndarray, kappa: np.ndarray, v_cap: float, emb
     return np.array(vl)
 
 
-def rollout(path_arc: np.ndarray, v_limit: np.ndarray, v0: float, v_desired: float, stop_arc: float,
-            lead: Lead | None, front: float, emb: Embodiment, params: PlannerParams) -> Rollout:
+def rollout(
+    path_arc: np.ndarray,
+    v_limit: np.ndarray,
+    v0: float,
+    v_desired: float,
+    stop_arc: float,
+    lead: Lead | None,
+    front: float,
+    emb: Embodiment,
+    params: PlannerParams,
+) -> Rollout:
     """Forward-integrate speed along the path with dt = params.dt over params.horizon_s.
 
     The acceleration is the minimum of: reaching v_desired (time constant speed_tau), the curve speed

@@ -13,15 +13,23 @@ CAR_EMB = embodiment_from_dict(CAR)
 HUMANOID_EMB = embodiment_from_dict(HUMANOID)
 
 
-def straight_route(length: float = 300.0, speed_limit: float = 10.0, adjacent=(), stop_lines=(),
-                   goal_s=None) -> RouteMap:
+def straight_route(
+    length: float = 300.0, speed_limit: float = 10.0, adjacent=(), stop_lines=(), goal_s=None
+) -> RouteMap:
     xs = np.arange(0.0, length + 1.0, 1.0)
-    return RouteMap(np.stack([xs, np.zeros_like(xs)], axis=1), 3.5, speed_limit, tuple(adjacent),
-                    tuple(StopLine(s, i) for i, s in enumerate(stop_lines)), goal_s)
+    return RouteMap(
+        np.stack([xs, np.zeros_like(xs)], axis=1),
+        3.5,
+        speed_limit,
+        tuple(adjacent),
+        tuple(StopLine(s, i) for i, s in enumerate(stop_lines)),
+        goal_s,
+    )
 
 
-def curvy_route(length: float = 400.0, speed_limit: float = 10.0, amplitude: float = 8.0,
-                wavelength: float = 120.0) -> RouteMap:
+def curvy_route(
+    length: float = 400.0, speed_limit: float = 10.0, amplitude: float = 8.0, wavelength: float = 120.0
+) -> RouteMap:
     xs = np.arange(0.0, length, 0.5)
     ys = amplitude * np.sin(2 * np.pi * xs / wavelength)
     pts = np.stack([xs, ys], axis=1)
@@ -32,8 +40,9 @@ def curvy_route(length: float = 400.0, speed_limit: float = 10.0, amplitude: flo
     return RouteMap(np.stack([np.interp(si, s, xs), np.interp(si, s, ys)], axis=1), 3.5, speed_limit)
 
 
-def road_grid(resolution: float = 0.25, x_max: float = 40.0, half_width: float = 10.0,
-              blind_near: float = 0.0) -> BevGrid:
+def road_grid(
+    resolution: float = 0.25, x_max: float = 40.0, half_width: float = 10.0, blind_near: float = 0.0
+) -> BevGrid:
     """All ROAD (seen), optionally UNKNOWN for x < blind_near (the camera's near blind zone)."""
     cols = round(x_max / resolution)
     rows = round(2 * half_width / resolution)
@@ -51,8 +60,13 @@ def put_box(grid: BevGrid, cls: int, x0: float, x1: float, y0: float, y1: float)
     return BevGrid(c, grid.resolution, grid.origin_x, grid.origin_y)
 
 
-def perception(grid: BevGrid, stamp_ns: int, light: LightState = LightState.NONE, light_conf: float = 0.0,
-               confidence: float = 0.9) -> PerceptionOutput:
+def perception(
+    grid: BevGrid,
+    stamp_ns: int,
+    light: LightState = LightState.NONE,
+    light_conf: float = 0.0,
+    confidence: float = 0.9,
+) -> PerceptionOutput:
     return PerceptionOutput(stamp_ns, grid, TrafficLightObservation(light, light_conf), confidence)
 
 
@@ -111,7 +125,8 @@ def render_grid(e: EgoState, boxes, resolution: float = 0.25, blind_near: float 
     for cls, cx, cy, length, width, yaw in boxes:
         lx = np.cos(yaw) * (ox - cx) + np.sin(yaw) * (oy - cy)
         ly = -np.sin(yaw) * (ox - cx) + np.cos(yaw) * (oy - cy)
-        classes[(np.abs(lx) <= length / 2) & (np.abs(ly) <= width / 2) & (classes != BevGrid.UNKNOWN)] = int(cls)
+        inside = (np.abs(lx) <= length / 2) & (np.abs(ly) <= width / 2)
+        classes[inside & (classes != BevGrid.UNKNOWN)] = int(cls)
     return BevGrid(classes, g.resolution, g.origin_x, g.origin_y)
 
 
