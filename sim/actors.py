@@ -6,6 +6,8 @@ import math
 
 from sim.layout import LeadVehicleSpec, PedestrianSpec
 
+MAX_TRIGGER_GAP = 50.0  # m: walkers do not react to an ego further away than this
+
 
 class Walker:
     """Walks straight from start to end once triggered, then stands still on the far side."""
@@ -17,10 +19,12 @@ class Walker:
         self.distance = math.hypot(dx, dy)
         self.heading = math.atan2(dy, dx)
 
-    def update(self, t: float, ego_front_route_s: float) -> None:
-        if self.t_start is None and (
-            ego_front_route_s >= self.spec.trigger_route_s or t >= self.spec.trigger_time_s
-        ):
+    def update(self, t: float, ego_front_route_s: float, ego_speed: float) -> None:
+        if self.t_start is not None:
+            return
+        gap = self.spec.crossing_route_s - ego_front_route_s
+        arriving = -1.0 < gap <= MAX_TRIGGER_GAP and gap <= max(ego_speed, 0.1) * self.spec.time_to_lane_s
+        if arriving or t >= self.spec.trigger_time_s:
             self.t_start = t
 
     def state(self, t: float) -> tuple[float, float, float, float, float]:

@@ -246,7 +246,7 @@ class Simulation:
         if self.walkers:
             front_s = self._front_route_s()
             for walker, body in zip(self.walkers, w.pedestrian_ids, strict=True):
-                walker.update(t, front_s)
+                walker.update(t, front_s, self.ego.v)
                 x, y, yaw, _, _ = walker.state(t)
                 w.set_pose(body, x, y, yaw)
         if self.lead is not None:

@@ -77,8 +77,13 @@ class PedestrianSpec:
     start: tuple[float, float]
     end: tuple[float, float]
     speed: float  # m/s walking
-    trigger_route_s: float  # starts walking when the ego's front passes this route arc length...
-    trigger_time_s: float  # ...or at this time, whichever comes first
+    # It starts walking when the ego, at its current speed, would reach the crossing (route arc length
+    # crossing_route_s) in time_to_lane_s: the time the walker needs to reach the ego lane centre. So an
+    # ego that does not yield meets the walker in its lane, whatever its speed. Fallback: at
+    # trigger_time_s, so a stopped ego still sees the crossing.
+    crossing_route_s: float
+    time_to_lane_s: float
+    trigger_time_s: float
     height: float = 1.75
     radius: float = 0.25
 

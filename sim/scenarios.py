@@ -191,18 +191,23 @@ def _pedestrian_crossing(rng: np.random.Generator) -> ScenarioSpec:
     n = int(rng.integers(1, 3))
     peds = []
     edge = road.half_width + 0.6 * road.sidewalk_width
-    trigger = s_cw - float(rng.uniform(25, 35))
+    ego_lane = road.lane_offsets[0]
     for i in range(n):
         from_right = bool(rng.random() < 0.6)
         ds = float(rng.uniform(-1.0, 1.0))
         a = road.reference.offset_point(s_cw + ds, -edge if from_right else edge)
         b = road.reference.offset_point(s_cw + ds, edge if from_right else -edge)
+        speed = float(rng.uniform(1.1, 1.5))
+        to_lane = abs((-edge if from_right else edge) - ego_lane) / speed
+        crossing_s = route.project(*road.reference.sample(s_cw + ds)[:2])[0]
         peds.append(
             PedestrianSpec(
                 start=a,
                 end=b,
-                speed=float(rng.uniform(1.1, 1.5)),
-                trigger_route_s=trigger - 3.0 * i,
+                speed=speed,
+                crossing_route_s=round(crossing_s, 3),
+                # second walker a little behind the first; jitter so it is not always dead centre
+                time_to_lane_s=to_lane + 1.0 * i + float(rng.uniform(-0.3, 0.3)),
                 trigger_time_s=float(rng.uniform(10, 14)) + 1.5 * i,
             )
         )

@@ -20,9 +20,16 @@ STOP_MARGIN = 2.5  # m between the front bumper and a stop point
 
 
 class OracleDriver:
-    def __init__(self, sim: Simulation):
+    """ignore: hazards to pretend not to see ("lights", "pedestrians", "obstacles", "lead") — negative
+    controls showing that each scenario punishes the matching mistake."""
+
+    def __init__(self, sim: Simulation, ignore: frozenset[str] = frozenset()):
+        unknown = set(ignore) - {"lights", "pedestrians", "obstacles", "lead"}
+        if unknown:
+            raise ValueError(f"unknown hazards to ignore: {sorted(unknown)}")
         self.sim = sim
         self.spec = sim.spec
+        self.ignore = ignore
 
     def _stop_speed(self, gap: float) -> float:
         """Highest speed from which we can still stop within `gap` metres at comfortable deceleration."""
@@ -30,6 +37,8 @@ class OracleDriver:
 
     def _lane_offset(self, s: float) -> float:
         spec = self.spec
+        if "obstacles" in self.ignore:
+            return 0.0
         if spec.adjacent_lane_offsets and spec.obstacles and spec.blocked_at_s is None:
             s_obs = min(spec.route.project(o.x, o.y)[0] for o in spec.obstacles)
             if s_obs - 40.0 <= s <= s_obs + 12.0:
@@ -44,7 +53,7 @@ class OracleDriver:
         front_s = s + FRONT
         v_cmd = spec.speed_limit
 
-        for sl in spec.stop_lines:
+        for sl in [] if "lights" in self.ignore else spec.stop_lines:
             light = next(lt for lt in spec.lights if lt.light_id == sl.light_id)
             state = light.state_at(t)
             gap = sl.route_s - front_s
@@ -52,7 +61,7 @@ class OracleDriver:
             if gap > -0.5 and (state == "red" or (state == "yellow" and can_stop)):
                 v_cmd = min(v_cmd, self._stop_speed(gap))
 
-        for walker in sim.walkers:
+        for walker in [] if "pedestrians" in self.ignore else sim.walkers:
             x, y, _, vx, vy = walker.state(t)
             road = spec.roads[0]
             _, lat = road.reference.project(x, y)
@@ -64,10 +73,10 @@ class OracleDriver:
                 if gap > -1.0:
                     v_cmd = min(v_cmd, self._stop_speed(gap))
 
-        if spec.blocked_at_s is not None:
+        if spec.blocked_at_s is not None and "obstacles" not in self.ignore:
             v_cmd = min(v_cmd, self._stop_speed(spec.blocked_at_s - front_s - 1.0))
 
-        if sim.lead is not None:
+        if sim.lead is not None and "lead" not in self.ignore:
             lead = sim.lead
             gap = lead.s - CAR_REAR_OVERHANG - front_s
             # never closer than what both cars' braking allows, then a 1 s time gap on top of 5 m
@@ -86,9 +95,11 @@ class OracleDriver:
         return DriveCommand(stamp_ns, max(0.0, v_cmd), yaw_rate)
 
 
-def run_oracle(scenario: str, seed: int, max_frames: int = 2000) -> dict:
+def run_oracle(
+    scenario: str, seed: int, max_frames: int = 2000, ignore: frozenset[str] = frozenset()
+) -> dict:
     with Simulation(scenario, seed, render_frames=False) as sim:
-        driver = OracleDriver(sim)
+        driver = OracleDriver(sim, ignore)
         batch = sim.advance(None)
         for _ in range(max_frames):
             if sim.done:

@@ -208,3 +208,20 @@ def test_camera_model_with_roll_jitter_matches_depth():
             t = (Z_ROAD - eye[2]) / ray[2]
             errors.append(abs(t - frame.depth_m[v, u]) / t)
         assert np.max(errors) < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("name", "ignored", "failure"),
+    [
+        ("car_pedestrian_crossing", "pedestrians", "collisions"),
+        ("car_lead_vehicle", "lead", "collisions"),
+        ("car_red_light", "lights", "red_light_violations"),
+        ("car_static_obstacle", "obstacles", "collisions"),
+    ],
+)
+def test_ignoring_the_hazard_fails_the_scenario(name, ignored, failure):
+    """Negative controls: the oracle that pretends not to see the scenario's hazard must fail, so
+    success really depends on handling it (walkers start so that a non-yielding ego meets them)."""
+    r = run_oracle(name, 1, ignore=frozenset({ignored}))
+    assert r["success"] is False
+    assert r[failure] >= 1
