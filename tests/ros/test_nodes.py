@@ -82,3 +82,43 @@ def test_parameters_from_files_reach_the_nodes(tiny_model_path, tmp_path):
             assert planning.embodiment.name == "car" and planning.embodiment.length == 4.5
         finally:
             stack.destroy()
+
+
+def test_lockstep_sim_resends_an_unanswered_batch_with_the_same_stamp(tmp_path):
+    """A consumer that missed a batch (late discovery) gets it again; the sim does not advance."""
+    seen: list[int] = []
+    with _ros_context() as ctx:
+        g = ComposedGraph(
+            ctx,
+            overrides={
+                "*": {"reliable_qos": True},
+                "sim": {"lockstep": True, "lockstep_resend_s": 0.2, "time_limit_s": 5.0},
+            },
+            only=("sim",),
+            tmpdir=tmp_path,
+        )
+        sim = g.nodes["sim"]
+        peer = Node("peer", namespace="/car", context=ctx)
+        cmd_pub = peer.create_publisher(TwistStamped, "cmd_vel", stream_qos(True))
+
+        def on_image(msg: Image) -> None:
+            stamp = conv.stamp_of(msg)
+            seen.append(stamp)
+            if seen.count(stamp) == 2:  # pretend the first copy was lost
+                cmd_pub.publish(conv.twist_from_command(conv.DriveCommand(stamp, 1.0, 0.0)))
+
+        peer.create_subscription(Image, "camera/image_raw", on_image, stream_qos(True))
+        executor = _make_executor(ctx)
+        executor.add_node(sim)
+        executor.add_node(peer)
+        try:
+            deadline = time.monotonic() + 10.0
+            while sim.frames < 3 and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.05)
+        finally:
+            executor.shutdown()
+            peer.destroy_node()
+            g.destroy()
+    assert sim.frames == 3 and sim.resends >= 2
+    first, second = sorted(set(seen))[:2]
+    assert seen[:3] == [first, first, second]  # same stamp twice, then the next frame

@@ -41,6 +41,9 @@ def parameter_spec() -> dict[str, Param]:
         "realtime_factor": Param(
             1.0, "free-running speed as a multiple of real time; 0 = as fast as possible"
         ),
+        "lockstep_resend_s": Param(
+            2.0, "lockstep: re-publish the pending batch (same stamps) if unanswered this long (wall s)"
+        ),
         "wait_for_subscribers": Param(1, "lockstep: camera subscribers to wait for before the first frame"),
         "constant_speed": Param(-1.0, "free-running: drive at this speed (m/s) ignoring cmd_vel; < 0 = off"),
     }
@@ -85,6 +88,9 @@ class SimNode(Node):
         self.publish_wall: dict[int, float] = {}
         self.answer_wall: dict[int, float] = {}
         self._started = False
+        self._last_batch: SensorBatch | None = None
+        self._last_publish = 0.0
+        self.resends = 0
         if self.p["lockstep"]:
             self._timer = self.create_timer(0.01, self._try_start)
         else:
@@ -105,7 +111,20 @@ class SimNode(Node):
             return
         self._started = True
         self._timer.cancel()
+        # Across processes a subscriber can match after the first batch went out (discovery is
+        # asynchronous) and reliable+volatile QoS does not replay it; re-sending the same stamps is
+        # harmless because every node keys its work by stamp and ignores stamps it already handled.
+        self._timer = self.create_timer(0.25, self._resend_if_stalled)
         self._step(None)
+
+    def _resend_if_stalled(self) -> None:
+        pending = self.awaiting_stamp
+        if self.finished or pending is None or self._last_batch is None or pending in self.answer_wall:
+            return
+        if time.perf_counter() - self._last_publish > float(self.p["lockstep_resend_s"]):
+            self.resends += 1
+            self.get_logger().warning(f"no cmd_vel for stamp {pending} yet: re-publishing its batch")
+            self.publish_batch(self._last_batch, resend=True)
 
     def _on_cmd(self, msg: TwistStamped) -> None:
         cmd = conv.drive_command_from_twist(msg)
@@ -135,7 +154,7 @@ class SimNode(Node):
         if self.sim.done:
             self.finish()
 
-    def publish_batch(self, batch: SensorBatch) -> None:
+    def publish_batch(self, batch: SensorBatch, *, resend: bool = False) -> None:
         if batch.camera is None:
             raise RuntimeError("simulation returned a batch without a camera frame")
         cam_stamp = batch.camera.stamp_ns
@@ -146,8 +165,11 @@ class SimNode(Node):
             self.pub_imu.publish(conv.imu_to_msg(imu))
         self.pub_info.publish(conv.camera_info_from_model(self.sim.camera_model, cam_stamp))
         self.awaiting_stamp = cam_stamp
-        self.frames += 1
-        self.publish_wall[cam_stamp] = time.perf_counter()
+        self._last_batch = batch
+        self._last_publish = time.perf_counter()
+        if not resend:
+            self.frames += 1
+            self.publish_wall[cam_stamp] = self._last_publish
         self.pub_image.publish(conv.image_from_frame(batch.camera))
 
     def finish(self) -> None:
