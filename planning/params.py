@@ -64,7 +64,9 @@ class PlannerParams:
     time_headway: float = 1.5  # s, IDM desired time gap
     idm_delta: float = 4.0
     lead_assumed_decel: float = 6.0  # m/s², how hard we assume a lead can brake (prediction)
-    goal_tolerance: float = 1.0  # m around goal_s counted as reached
+    goal_tolerance: float = 1.0  # m before goal_s from which a standstill counts as "goal reached"
+    # base_link stops this far past goal_s: the goal counts once reached, so aim a little beyond it.
+    goal_stop_offset: float = 0.5
     # Traffic lights.
     light_confidence_min: float = 0.5
     light_memory_s: float = 5.0  # a red seen this recently still counts while the light is unseen

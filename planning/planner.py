@@ -129,8 +129,8 @@ class Planner:
 
         # Traffic light → an optional stop for the next stop line on the map.
         light_stop_s = self._light_stop(perception, stamp, s0, front, v0)
-        goal_stop_s = self.route.goal_s
-        at_goal = s0 >= goal_stop_s - p.goal_tolerance and v0 < 0.2
+        goal_stop_s = self.route.goal_s + p.goal_stop_offset
+        at_goal = s0 >= self.route.goal_s - p.goal_tolerance and v0 < 0.2
 
         if perception.confidence < p.frame_confidence_min:
             return self._fallback(lane.path, v0, stamp, f"frame confidence {perception.confidence:.2f}")

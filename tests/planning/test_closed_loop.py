@@ -100,3 +100,12 @@ def test_closed_loop_is_deterministic(seed):
         _, bike = start_on(route, CAR_EMB)
         runs.append(closed_loop(Planner(CAR_EMB, route), Controller(CAR_EMB), bike, lambda t: [], 60))
     assert np.array_equal(runs[0]["x"], runs[1]["x"]) and np.array_equal(runs[0]["v"], runs[1]["v"])
+
+
+def test_goal_is_reached_and_held():
+    route = straight_route(goal_s=60.0)
+    bike = Bicycle(CAR_EMB)
+    log = closed_loop(Planner(CAR_EMB, route), Controller(CAR_EMB), bike, lambda t: [], 300)
+    # The sim counts the goal when base_link's route s reaches goal_s: it must get there, then stop.
+    assert 60.0 <= log["x"][-1] < 62.0 and log["v"][-1] < 0.05
+    assert log["behaviour"][-1] == "goal_reached"

@@ -6,6 +6,7 @@ import pytest
 from perception.classes import Cls
 from perception.types import LightState
 from planning.occupancy import Footprint, footprint_clearance
+from planning.params import PlannerParams
 from planning.planner import Planner
 from tests.planning.helpers import (
     CAR_EMB,
@@ -206,8 +207,9 @@ def test_low_frame_confidence_falls_back():
 
 def test_goal_stop():
     tr = plan_frames(Planner(CAR_EMB, straight_route(goal_s=30.0)), road_grid(), 1, speed=8.0)
-    assert tr.x.max() <= 30.0 + 1e-6
-    assert tr.x[-1] + tr.speed[-1] ** 2 / (2 * CAR_EMB.comfort_decel) <= 30.0 + 1e-6
+    limit = 30.0 + PlannerParams().goal_stop_offset
+    assert tr.x.max() <= limit + 1e-6
+    assert tr.x[-1] + tr.speed[-1] ** 2 / (2 * CAR_EMB.comfort_decel) <= limit + 1e-6
 
 
 def test_humanoid_same_code_small_footprint_low_speed():
