@@ -148,3 +148,47 @@ def test_several_simulations_coexist():
         with Simulation("car_red_light", 5) as b:
             b.render_camera()
             assert np.array_equal(a.render_camera().rgb, ref)
+
+
+def test_route_map_round_trips_through_planning_schema():
+    from planning.types import RouteMap
+
+    with Simulation("car_red_light", 2, render_frames=False) as sim:
+        d = sim.route_map()
+        rm = RouteMap.from_dict(json.loads(json.dumps(d)))
+        assert rm.to_dict() == d
+        assert len(rm.stop_lines) == 1 and rm.stop_lines[0].s < rm.goal_s
+        spacing = np.hypot(*np.diff(rm.centerline, axis=0).T)
+        assert spacing.min() > 0.9 and spacing.max() < 1.1
+
+
+def test_same_seed_is_identical_across_processes():
+    """ROS nodes run the sim in another process: the frame and metrics must not depend on the process."""
+    import hashlib
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, json\n"
+        "from sim.engine import Simulation\n"
+        "from sim.types import DriveCommand\n"
+        "with Simulation('car_lead_vehicle', 9) as sim:\n"
+        "    b = sim.advance(None)\n"
+        "    for _ in range(10):\n"
+        "        b = sim.advance(DriveCommand(b.clock_ns, 5.0, 0.05))\n"
+        "    digest = hashlib.sha256(b.camera.rgb.tobytes()).hexdigest()\n"
+        "    print(digest, json.dumps(sim.result(), sort_keys=True))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with Simulation("car_lead_vehicle", 9) as sim:
+        b = sim.advance(None)
+        for _ in range(10):
+            b = sim.advance(DriveCommand(b.clock_ns, 5.0, 0.05))
+        here = (
+            hashlib.sha256(b.camera.rgb.tobytes()).hexdigest()
+            + " "
+            + json.dumps(sim.result(), sort_keys=True)
+        )
+    assert out == here
