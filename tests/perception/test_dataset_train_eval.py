@@ -115,3 +115,48 @@ def test_evaluate_arrays_rejects_mismatch(tiny_model, synthetic_frames):
     rgb, labels = synthetic_frames(2, seed=0)
     with pytest.raises(ValueError, match="matching"):
         evaluate_arrays(rgb, labels[:1], model_path=tiny_model[1])
+
+
+def test_render_scene_from_sim_is_deterministic():
+    pytest.importorskip("sim.engine")
+    from perception.classes import NUM_CLASSES
+
+    rgb1, lab1 = dataset.render_scene(2, 2)
+    rgb2, lab2 = dataset.render_scene(2, 2)
+    assert rgb1.shape == (2, 120, 160, 3) and rgb1.dtype == np.uint8
+    assert lab1.shape == (2, 120, 160) and lab1.max() < NUM_CLASSES
+    np.testing.assert_array_equal(rgb1, rgb2)
+    np.testing.assert_array_equal(lab1, lab2)
+    assert not np.array_equal(dataset.render_scene(3, 1)[0][0], rgb1[0])
+
+
+def test_model_card_is_written(tmp_path):
+    from perception.train import write_model_card
+
+    per_class = dict.fromkeys(NAMES, 0.5)
+    per_class["tl_yellow"] = None
+    meta = {
+        "width": 16,
+        "classes": NAMES,
+        "input": {"height": 120, "width": 160},
+        "size_bytes": 120000,
+        "train_seeds": "1000:1400",
+        "frames_per_seed": 8,
+        "train_frames": 3200,
+        "eval_seeds": "0:20",
+        "eval_frames_per_seed": 8,
+        "command": "fleetpilot train perception --epochs 1",
+        "epochs": 1,
+        "timing_s": {"data": 1.0, "train": 2.0},
+        "metrics": {
+            "miou": 0.5,
+            "per_class_iou": per_class,
+            "pixel_accuracy": 0.9,
+            "frames": 160,
+            "latency_ms": {"p50": 2.0, "p99": 3.0},
+        },
+    }
+    write_model_card(meta, tmp_path / "MODEL_CARD.md")
+    text = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "1000:1400" in text and "fleetpilot train perception --epochs 1" in text
+    assert "| tl_yellow | n/a (absent) |" in text
