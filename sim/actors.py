@@ -24,8 +24,12 @@ class Walker:
             return
         gap = self.spec.crossing_route_s - ego_front_route_s
         arriving = -1.0 < gap <= MAX_TRIGGER_GAP and gap <= max(ego_speed, 0.1) * self.spec.time_to_lane_s
-        if arriving or t >= self.spec.trigger_time_s:
+        if arriving:
             self.t_start = t
+        elif t >= self.spec.trigger_time_s:
+            # start at the scheduled time, not at the (possibly later) time we were asked about, so that
+            # Simulation.set_time(t) for datasets shows the walker where it would be at t
+            self.t_start = self.spec.trigger_time_s
 
     def state(self, t: float) -> tuple[float, float, float, float, float]:
         """(x, y, yaw, vx, vy) in the world frame."""

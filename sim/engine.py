@@ -24,7 +24,6 @@ from sim.layout import ScenarioSpec
 from sim.metrics import Actor, Metrics
 from sim.scenarios import build_scenario
 from sim.seeding import STREAM_APPEARANCE, STREAM_LAYOUT, STREAM_ODOM_NOISE, rng_for
-from sim.semantics import Tag
 from sim.types import CameraFrame, DriveCommand, Imu, Odometry, SensorBatch
 from sim.world import CAR_LENGTH, CAR_REAR_OVERHANG, CAR_WIDTH, World
 
@@ -198,7 +197,9 @@ class Simulation:
         self.metrics.reset_motion_history()
 
     def set_time(self, t_s: float) -> None:
-        """Dataset helper: show actors (lights, walkers, lead) as they are at time t_s."""
+        """Dataset helper: pose the time-driven actors as at time t_s (light phases; walkers on their
+        scheduled crossing if the ego has not triggered them earlier). The lead vehicle is integrated
+        with the physics and does not move. Does not change stamp_ns; do not mix with advance()."""
         self._require_open()
         self._update_actors(float(t_s))
 
@@ -317,4 +318,4 @@ class Simulation:
         )
 
 
-__all__ = ["Simulation", "Tag"]
+__all__ = ["Simulation"]
