@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from perception.classes import labels_from_tags
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SEEDS_PER_SHARD = 25
 CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
 
@@ -43,10 +43,10 @@ def sample_placement(
     adjacent lanes or across the edge so the network sees the road from unusual angles too.
 
     `targets` are route arc lengths of things worth seeing (obstacles, lights, walkers, the lead
-    car): most frames are placed 3–40 m before one, because uniformly along a 200 m route they are
+    car): most frames are placed 3–30 m before one, because uniformly along a 200 m route they are
     rarely in view and the rare classes would starve."""
     if targets and rng.random() < 0.7:
-        s = float(targets[int(rng.integers(len(targets)))] - rng.uniform(3.0, 40.0))
+        s = float(targets[int(rng.integers(len(targets)))] - rng.uniform(3.0, 30.0))
     else:
         s = float(rng.uniform(0.0, route_length))
     s = float(np.clip(s, 0.0, max(route_length - 5.0, 0.0)))
@@ -76,14 +76,26 @@ def _route_length(centerline) -> float:
     return float(np.sum(np.hypot(*np.diff(pts[:, :2], axis=0).T)))
 
 
-def interesting_route_s(sim) -> list[float]:
+def sample_scene_time(rng: np.random.Generator, lights, t_max: float) -> float:
+    """A scene time in [0, t_max]. Half the time it is chosen inside a random phase of a random light,
+    so red, yellow and green are seen about equally often (yellow is the shortest phase by far)."""
+    if lights and rng.random() < 0.5:
+        light = lights[int(rng.integers(len(lights)))]
+        k = int(rng.integers(len(light.phases)))
+        start = sum(d for _, d in light.phases[:k])
+        t = start + rng.uniform(0.0, light.phases[k][1])
+        return float(min(t, t_max))
+    return float(rng.uniform(0.0, t_max))
+
+
+def interesting_route_s(sim, t: float) -> list[float]:
     """Route arc lengths of the scene's objects (uses the sim's scenario spec, ground truth)."""
     spec = sim.spec
     route = spec.route
     points = [(o.x, o.y) for o in spec.obstacles]
     points += [(light.x, light.y) for light in spec.lights]
-    for walker in spec.pedestrians:
-        points += [walker.start, walker.end]
+    for walker in getattr(sim, "walkers", []):
+        points.append(tuple(walker.state(t)[:2]))  # where set_time put it
     lead = getattr(sim, "lead", None)
     if lead is not None:
         points.append(tuple(lead.state()[:2]))
@@ -117,8 +129,9 @@ def render_scene(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
         # the lead vehicle appear at different places.
         t_max = float(sim.time_limit_s)
         for i in range(frames):
-            sim.set_time(float(rng.uniform(0.0, t_max)))
-            p = sample_placement(rng, length, targets=interesting_route_s(sim))
+            t = sample_scene_time(rng, sim.spec.lights, t_max)
+            sim.set_time(t)
+            p = sample_placement(rng, length, targets=interesting_route_s(sim, t))
             sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
             frame = sim.render_camera(pose_jitter=p.jitter, ground_truth=True)
             if frame.tags is None:
