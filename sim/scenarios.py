@@ -39,8 +39,8 @@ def _start_pose(rng: np.random.Generator) -> tuple[tuple[float, float], float]:
 def _curvy_pieces(rng: np.random.Generator, total: float, min_radius: float) -> list[tuple[float, float]]:
     pieces = [(20.0, 0.0)]  # start straight
     length = 20.0
-    while length < total:
-        seg = float(rng.uniform(20, 45))
+    while length < total - 1.0:
+        seg = min(float(rng.uniform(20, 45)), total - length)  # the last piece ends exactly at `total`
         if rng.random() < 0.35:
             kappa = 0.0
         else:
