@@ -19,52 +19,45 @@ def _rect(x: float, y: float, yaw: float, half_l: float, half_w: float) -> list[
     return _r([(x + c * a - s * b, y + s * a + c * b) for a, b in corners])
 
 
+def _closed(poly: list[list[float]]) -> list[list[float]]:
+    return [*poly, poly[0]]
+
+
 def map_geometry(spec: ScenarioSpec) -> dict:
-    roads = []
+    """name -> list of polylines/polygons ([[x, y], ...]) or of dicts carrying them under "points",
+    the shape fleetpilot/plot.py draws. The route itself is route_map()["centerline"]."""
+    lanes, edges = [], []
     for road in spec.roads:
         ref = road.reference
-        roads.append(
-            {
-                "reference": _r(ref.points),
-                "lanes": [
-                    {"offset": o, "direction": d, "centerline": _r(ref.offset(o).points)}
-                    for o, d in zip(road.lane_offsets, road.lane_directions, strict=True)
-                ],
-                "left_edge": _r(ref.offset(road.half_width).points),
-                "right_edge": _r(ref.offset(-road.half_width).points),
-            }
-        )
+        lanes += [_r(ref.offset(o).points) for o in road.lane_offsets]
+        edges += [_r(ref.offset(road.half_width).points), _r(ref.offset(-road.half_width).points)]
     stop_lines = []
     for sl in spec.stop_lines:
         ref = spec.roads[sl.road].reference
-        stop_lines.append(
-            {
-                "light_id": sl.light_id,
-                "route_s": round(sl.route_s, 3),
-                "points": _r([ref.offset_point(sl.s, sl.lateral[0]), ref.offset_point(sl.s, sl.lateral[1])]),
-            }
-        )
+        ends = [ref.offset_point(sl.s, sl.lateral[0]), ref.offset_point(sl.s, sl.lateral[1])]
+        stop_lines.append({"light_id": sl.light_id, "route_s": round(sl.route_s, 3), "points": _r(ends)})
     crosswalks = []
     for cw in spec.crosswalks:
         road = spec.roads[cw.road]
         x, y, h = road.reference.sample(cw.s)
-        crosswalks.append(_rect(x, y, h, 0.5 * cw.depth, road.half_width))
+        crosswalks.append(_closed(_rect(x, y, h, 0.5 * cw.depth, road.half_width)))
     obstacles = [
-        {"kind": o.kind, "footprint": _rect(o.x, o.y, o.yaw, 0.5 * o.length, 0.5 * o.width)}
+        {"kind": o.kind, "points": _closed(_rect(o.x, o.y, o.yaw, 0.5 * o.length, 0.5 * o.width))}
         for o in spec.obstacles
     ]
-    lights = [{"light_id": lt.light_id, "x": round(lt.x, 3), "y": round(lt.y, 3)} for lt in spec.lights]
+    lights = [
+        {"light_id": lt.light_id, "points": _closed(_rect(lt.x, lt.y, 0.0, 0.3, 0.3))} for lt in spec.lights
+    ]
     gx, gy, _ = spec.route.sample(spec.goal_s)
     sx, sy, _ = spec.route.sample(spec.ego_start_s)
     return {
-        "scenario": spec.name,
-        "route": _r(spec.route.points),
-        "start": [round(sx, 3), round(sy, 3)],
-        "goal": [round(gx, 3), round(gy, 3)],
-        "roads": roads,
+        "lane_centerlines": lanes,
+        "road_edges": edges,
         "stop_lines": stop_lines,
         "crosswalks": crosswalks,
         "obstacles": obstacles,
         "traffic_lights": lights,
         "pedestrian_paths": [_r([ped.start, ped.end]) for ped in spec.pedestrians],
+        "start": [[round(sx, 3), round(sy, 3)]],
+        "goal": [[round(gx, 3), round(gy, 3)]],
     }

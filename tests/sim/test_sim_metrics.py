@@ -153,7 +153,7 @@ def test_result_is_plain_json_and_time_limit_ends_run():
         assert traj.shape[1] == 3 and 1.0 <= traj[-1, 0] <= 1.0 + 0.0495 + 1e-9
         geo = sim.map_geometry()
         json.dumps(geo)
-        assert geo["roads"] and geo["route"]
+        assert geo["lane_centerlines"] and geo["road_edges"] and len(geo["goal"]) == 1
 
 
 def test_teleport_does_not_invent_a_red_light_violation():
