@@ -9,10 +9,10 @@ Everything geometric is precomputed once per camera in two lookup tables:
   drop obstacle *contact points* and thin lane markings into the grid, which cell sampling could miss.
 
 Obstacles violate the flat-ground assumption: their pixels, projected, land *behind* the object. So
-per image column we find, for each obstacle blob, its lowest pixel (where it touches the ground). The
-cell of that contact point, and cells up to ``obstacle_depth`` metres behind it along the same
-column, are occupied; cells further behind that still see the blob are occluded → UNKNOWN.
-Priority: obstacle > lane marking > other ground classes.
+per image column we find, for each obstacle blob, its lowest pixel (where it touches the ground,
+or for vehicles their sill, ``contact_heights``). The cell of that contact point and the cells up to
+``obstacle_depth`` metres behind it along the viewing ray are occupied; cells whose pixel shows the
+blob beyond that are occluded → UNKNOWN. Priority: obstacle > lane marking > other ground classes.
 
 Pixel convention: integer pixel coordinates are pixel centres (OpenCV); u to the right, v down.
 """
@@ -59,6 +59,12 @@ def ground_points(camera: CameraModel, v_offset: float = 0.0) -> tuple[np.ndarra
     return gx, gy, hits
 
 
+# Height above the ground of the lowest visible point of each obstacle class. A car body's lowest
+# edge is its sill (0.25 m in the sim, similar on real cars seen from the front), not the ground: its
+# ray meets the ground z/(z - h) times further away, which would place the car metres too far.
+DEFAULT_CONTACT_HEIGHTS = {Cls.VEHICLE: 0.25, Cls.PEDESTRIAN: 0.0, Cls.OBSTACLE: 0.0}
+
+
 class BevProjector:
     def __init__(
         self,
@@ -68,26 +74,42 @@ class BevProjector:
         y_range: tuple[float, float] = (-10.0, 10.0),
         resolution: float = 0.25,
         obstacle_depth: float = 1.0,
+        contact_heights: dict | None = None,
     ) -> None:
         if resolution <= 0.0:
             raise ValueError(f"resolution must be > 0, got {resolution}")
         if not (x_range[1] > x_range[0] and y_range[1] > y_range[0]):
             raise ValueError(f"ranges must be (min, max) with max > min, got x={x_range}, y={y_range}")
+        if camera.z <= 0.0:
+            raise ValueError(f"camera must be above the ground (z > 0) to project onto it, got z={camera.z}")
+        if obstacle_depth < 0.0:
+            raise ValueError(f"obstacle_depth must be >= 0, got {obstacle_depth}")
         self.camera = camera
         self.resolution = float(resolution)
         self.origin_x, self.origin_y = float(x_range[0]), float(y_range[0])
         self.cols = round((x_range[1] - x_range[0]) / resolution)
         self.rows = round((y_range[1] - y_range[0]) / resolution)
         self.obstacle_depth = float(obstacle_depth)
+        heights = dict(DEFAULT_CONTACT_HEIGHTS)
+        heights.update({Cls(int(k)): float(v) for k, v in (contact_heights or {}).items()})
+        # Per class: factor that pulls a ground hit back towards the camera onto the contact point.
+        self._contact_scale = np.ones(256)
+        for c, h in heights.items():
+            if not 0.0 <= h < camera.z:
+                raise ValueError(f"contact height of {c.name} must be in [0, camera z), got {h}")
+            self._contact_scale[int(c)] = (camera.z - h) / camera.z
         self._build_inverse_lut()
         self._build_forward_lut()
-        # Class → value written into the grid for sampled pixels: traffic-light heads hang in the air,
-        # so their flat-ground projection means nothing → UNKNOWN.
+        # Class → value written into the grid for sampled pixels. Traffic-light heads hang in the air
+        # and obstacle pixels show the object's side, not the ground cell behind it, so both → UNKNOWN
+        # (obstacle footprints are added from their contact points below).
         self._sample_lut = np.arange(256, dtype=np.uint8)
-        for c in TRAFFIC_LIGHT_CLASSES:
-            self._sample_lut[int(c)] = BevGrid.UNKNOWN
         self._is_obstacle = np.zeros(256, dtype=bool)
+        for c in (*TRAFFIC_LIGHT_CLASSES, *OBSTACLE_CLASSES):
+            self._sample_lut[int(c)] = BevGrid.UNKNOWN
         self._is_obstacle[[int(c) for c in OBSTACLE_CLASSES]] = True
+        steps = max(1, int(np.ceil(self.obstacle_depth / (0.5 * self.resolution))))
+        self._depth_steps = np.linspace(0.0, self.obstacle_depth, steps + 1)
 
     # --- precomputation -----------------------------------------------------------------------------
 
@@ -106,26 +128,21 @@ class BevProjector:
         visible = in_front & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
         self._cell_visible = visible.ravel()
         self._cell_pixel = np.where(visible, v * cam.width + u, 0).astype(np.int64).ravel()
-        self._cell_column = np.where(visible, u, 0).astype(np.int64).ravel()
-        # Ground range of each cell along the camera's forward direction, compared with the contact
-        # point's range to decide "obstacle body" versus "occluded".
-        self._cell_range = np.hypot(gx - cam.x, gy - cam.y).ravel()
 
     def _build_forward_lut(self) -> None:
-        self._pixel_cell, _ = self._ground_lut(0.0)
+        gx, gy, hits = ground_points(self.camera, 0.0)
+        self._pixel_cell = self._cells_of(gx.ravel(), gy.ravel(), hits.ravel())
         # Obstacle contacts use the pixel's lower edge: the base lies somewhere inside the lowest blob
         # pixel, whose footprint far away spans metres; its near edge is the conservative answer.
-        self._contact_cell, self._pixel_range = self._ground_lut(0.5)
+        ex, ey, ehits = ground_points(self.camera, 0.5)
+        self._edge_x, self._edge_y, self._edge_hits = ex.ravel(), ey.ravel(), ehits.ravel()
 
-    def _ground_lut(self, v_offset: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per pixel: flat grid cell index (-1 outside) and ground range (+inf above the horizon)."""
-        gx, gy, hits = ground_points(self.camera, v_offset)
-        col = np.floor((gx - self.origin_x) / self.resolution)
-        row = np.floor((gy - self.origin_y) / self.resolution)
-        inside = hits & (col >= 0) & (col < self.cols) & (row >= 0) & (row < self.rows)
-        cell = np.where(inside, row * self.cols + col, -1).astype(np.int64).ravel()
-        ground_range = np.where(hits, np.hypot(gx - self.camera.x, gy - self.camera.y), np.inf).ravel()
-        return cell, ground_range
+    def _cells_of(self, x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Flat cell index of points (x, y), -1 where invalid or outside the grid."""
+        col = np.floor((np.where(valid, x, -1e9) - self.origin_x) / self.resolution)
+        row = np.floor((np.where(valid, y, -1e9) - self.origin_y) / self.resolution)
+        inside = valid & (col >= 0) & (col < self.cols) & (row >= 0) & (row < self.rows)
+        return np.where(inside, row * self.cols + col, -1).astype(np.int64)
 
     # --- per frame ----------------------------------------------------------------------------------
 
@@ -137,26 +154,30 @@ class BevProjector:
             raise TypeError(f"classes must be uint8, got {classes.dtype}")
         flat = classes.ravel()
 
+        # 1. Ground: every visible cell reads its pixel.
         grid = np.full(self.rows * self.cols, BevGrid.UNKNOWN, dtype=np.uint8)
-        sampled = flat[self._cell_pixel]
-        grid[self._cell_visible] = self._sample_lut[sampled[self._cell_visible]]
+        grid[self._cell_visible] = self._sample_lut[flat[self._cell_pixel[self._cell_visible]]]
 
-        # Obstacle blobs: the contact row of the blob each pixel belongs to, per column.
-        obstacle = self._is_obstacle[classes]
-        contact_range = self._contact_range(obstacle)  # (H*W,) inf where not an obstacle
-        cell_obstacle = self._cell_visible & self._is_obstacle[sampled]
-        body = cell_obstacle & (self._cell_range <= contact_range[self._cell_pixel] + self.obstacle_depth)
-        grid[cell_obstacle & ~body] = BevGrid.UNKNOWN  # seen through the blob: occluded
-
-        # Thin lane markings: scatter every marking pixel so none is lost between sampled cells.
+        # 2. Thin lane markings: scatter every marking pixel so none is lost between sampled cells.
         marking = (flat == Cls.LANE_MARKING) & (self._pixel_cell >= 0)
-        marking_cells = self._pixel_cell[marking]
-        marking_cells = marking_cells[~self._is_obstacle[grid[marking_cells]]]
-        grid[marking_cells] = Cls.LANE_MARKING
+        grid[self._pixel_cell[marking]] = Cls.LANE_MARKING
 
-        # Contact points last: obstacles win over everything.
-        contact = obstacle.ravel() & self._is_contact_pixel(obstacle) & (self._contact_cell >= 0)
-        grid[self._contact_cell[contact]] = flat[contact]
+        # 3. Obstacles last (they win): from each blob's contact point, `obstacle_depth` metres of
+        # footprint along the viewing ray.
+        obstacle = self._is_obstacle[classes]
+        contact = np.flatnonzero(self._is_contact_pixel(obstacle) & self._edge_hits)
+        if contact.size:
+            cls = flat[contact]
+            scale = self._contact_scale[cls]
+            dx = (self._edge_x[contact] - cam.x) * scale
+            dy = (self._edge_y[contact] - cam.y) * scale
+            dist = np.maximum(np.hypot(dx, dy), 1e-9)
+            ux, uy = dx / dist, dy / dist
+            px = cam.x + dx[:, None] + ux[:, None] * self._depth_steps[None, :]
+            py = cam.y + dy[:, None] + uy[:, None] * self._depth_steps[None, :]
+            cells = self._cells_of(px.ravel(), py.ravel(), np.ones(px.size, bool))
+            keep = cells >= 0
+            grid[cells[keep]] = np.repeat(cls, len(self._depth_steps))[keep]
         return BevGrid(
             classes=grid.reshape(self.rows, self.cols),
             resolution=self.resolution,
@@ -166,22 +187,10 @@ class BevProjector:
 
     @staticmethod
     def _is_contact_pixel(obstacle: np.ndarray) -> np.ndarray:
-        """Lowest pixel of each vertical obstacle run: obstacle here, not obstacle just below."""
+        """Lowest pixel of each vertical obstacle run (per column): obstacle here, not just below."""
         below = np.zeros_like(obstacle)
         below[:-1] = obstacle[1:]
         return (obstacle & ~below).ravel()
-
-    def _contact_range(self, obstacle: np.ndarray) -> np.ndarray:
-        """For each obstacle pixel, the ground range of its run's lowest pixel; inf elsewhere."""
-        h, w = obstacle.shape
-        is_contact = self._is_contact_pixel(obstacle).reshape(h, w)
-        rows = np.arange(h)[:, None]
-        contact_row = np.where(is_contact, rows, h)
-        # The run bottom for a pixel in row v is the first contact row at or below v.
-        first_below = np.minimum.accumulate(contact_row[::-1], axis=0)[::-1]
-        bottom = np.minimum(first_below, h - 1)
-        ranges = self._pixel_range.reshape(h, w)[bottom, np.arange(w)[None, :]]
-        return np.where(obstacle, ranges, np.inf).ravel()
 
 
 def class_histogram(grid: BevGrid) -> dict[str, int]:

@@ -14,16 +14,25 @@ def cell_of(grid: BevGrid, x: float, y: float) -> int:
     return int(grid.classes[row, col])
 
 
-def scene_with_box(camera, box_x: float, half_width: float, height: float, ground=Cls.ROAD):
-    """Per-pixel class of a flat ground plus an upright box whose front face is at x = box_x."""
+def scene_with_box(
+    camera,
+    box_x: float,
+    half_width: float,
+    height: float,
+    ground=Cls.ROAD,
+    cls=Cls.OBSTACLE,
+    bottom: float = 0.0,
+):
+    """Per-pixel class of a flat ground plus an upright box whose front face is at x = box_x, spanning
+    z in [bottom, height]."""
     rays = pixel_rays(camera)
     _gx, _gy, hits = ground_points(camera)
     classes = np.where(hits, ground, Cls.BACKGROUND).astype(np.uint8)
     t = (box_x - camera.x) / rays[..., 0]
     z = camera.z + t * rays[..., 2]
     y = camera.y + t * rays[..., 1]
-    on_face = (t > 0) & (z >= 0) & (z <= height) & (np.abs(y) <= half_width)
-    classes[on_face] = Cls.VEHICLE
+    on_face = (t > 0) & (z >= bottom) & (z <= height) & (np.abs(y) <= half_width)
+    classes[on_face] = cls
     return classes
 
 
@@ -60,7 +69,7 @@ def test_obstacle_occupies_its_base_and_hides_what_is_behind(make_camera):
     grid = proj.project(classes)
     row = grid.classes[int((0.0 - grid.origin_y) // grid.resolution)]
     xs = grid.origin_x + (np.arange(grid.cols) + 0.5) * grid.resolution
-    occupied = xs[row == Cls.VEHICLE]
+    occupied = xs[row == Cls.OBSTACLE]
     assert occupied.size > 0
     # the nearest occupied cell is at the box's base (within a cell plus one pixel's footprint)
     assert abs(occupied.min() - 15.0) < 0.6
@@ -68,6 +77,20 @@ def test_obstacle_occupies_its_base_and_hides_what_is_behind(make_camera):
     # in front of the box: road; far behind it: occluded
     assert np.all(row[(xs > 5.0) & (xs < 14.0)] == Cls.ROAD)
     assert np.all(row[(xs > 18.0) & (xs < 40.0)] == BevGrid.UNKNOWN)
+
+
+def test_vehicle_sill_height_puts_the_car_at_its_front_not_behind(make_camera):
+    # a car body floating 0.25 m above the ground (no wheels): its lowest pixel's ray meets the ground
+    # z / (z - 0.25) times further away; the vehicle contact height pulls it back.
+    cam = make_camera()
+    classes = scene_with_box(cam, box_x=15.0, half_width=1.0, height=1.5, cls=Cls.VEHICLE, bottom=0.25)
+    grid = BevProjector(cam).project(classes)
+    row = grid.classes[int((0.0 - grid.origin_y) // grid.resolution)]
+    xs = grid.origin_x + (np.arange(grid.cols) + 0.5) * grid.resolution
+    assert abs(xs[row == Cls.VEHICLE].min() - 15.0) < 0.6
+    flat_ground = BevProjector(cam, contact_heights={Cls.VEHICLE: 0.0}).project(classes)
+    row0 = flat_ground.classes[int((0.0 - grid.origin_y) // grid.resolution)]
+    assert xs[row0 == Cls.VEHICLE].min() > 17.0  # what ignoring the sill would have reported
 
 
 def test_obstacle_priority_over_ground_in_same_cell(make_camera):
