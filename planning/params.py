@@ -59,6 +59,7 @@ class PlannerParams:
     # Stopping rules (distances from the front bumper unless said otherwise).
     ped_yield_distance: float = 3.0  # m kept between the front bumper and a pedestrian
     ped_lateral_margin: float = 1.0  # m, extra corridor half-width in which pedestrians make us yield
+    ped_predict_s: float = 3.0  # s a walking pedestrian is extrapolated ahead (constant velocity)
     stop_line_margin: float = 0.5  # m, front bumper stops this far before the stop line
     min_gap: float = 2.5  # m, standstill gap to a lead vehicle or static obstacle
     time_headway: float = 1.5  # s, IDM desired time gap

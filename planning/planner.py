@@ -24,6 +24,7 @@ from planning.occupancy import (
 )
 from planning.params import PlannerParams
 from planning.paths import Path, build_path, transition_length
+from planning.pedestrians import PedestrianTracker, predicted_points
 from planning.route import Route, wrap_angle
 from planning.safety import MovingObstacle, SafetyChecker, fallback_trajectory
 from planning.speed_profile import Lead, curve_speed_limit, rollout
@@ -60,6 +61,7 @@ class Planner:
         self.memory = ObstacleMemory(self.p.obstacle_memory_s)
         self.light = LightLatch(self.p)
         self.lead = LeadTracker(self.p)
+        self.peds = PedestrianTracker()
         self.fsm = BehaviourFsm()
         self.prev_s: float | None = None
         self.prev_target: float | None = None
@@ -94,6 +96,11 @@ class Planner:
         front = self.fp.front - emb.safety_margin  # base_link → physical front bumper
 
         pts, cls = self.memory.update(grid, ego, stamp)
+        # Pedestrians are replaced by their cells swept over the next seconds at their tracked velocity.
+        is_ped = cls == int(Cls.PEDESTRIAN)
+        ped_pred = predicted_points(self.peds.update(stamp, pts[is_ped]), p.ped_predict_s)
+        pts = np.concatenate([pts[~is_ped], ped_pred])
+        cls = np.concatenate([cls[~is_ped], np.full(len(ped_pred), int(Cls.PEDESTRIAN), dtype=np.uint8)])
         current_lane = min(self.lanes, key=lambda o: abs(o - d0))
         target_now = self.prev_target if self.prev_target is not None else current_lane
 

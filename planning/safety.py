@@ -102,7 +102,9 @@ class SafetyChecker:
         v = np.asarray(traj.speed)
         if not (np.all(np.isfinite(v)) and np.all(np.isfinite(traj.x)) and np.all(np.isfinite(traj.y))):
             return "non-finite values"
-        if v.max(initial=0.0) > e.max_speed + 1e-6 or v.min(initial=0.0) < -1e-6:
+        # The first point is the measured speed, which may sit a hair above the limit; the plan after it
+        # must respect the limit.
+        if v[1:].max(initial=0.0) > e.max_speed + 1e-6 or v.min(initial=0.0) < -1e-6:
             return f"speed outside [0, {e.max_speed}]"
         dt = np.diff(np.asarray(traj.t))
         if np.any(dt <= 0):

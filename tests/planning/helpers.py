@@ -114,23 +114,49 @@ PHYSICS_DT = 0.004125
 STEPS_PER_FRAME = 12
 
 
-def render_grid(e: EgoState, boxes, resolution: float = 0.25, blind_near: float = 1.0) -> BevGrid:
+def render_grid(
+    e: EgoState, boxes, resolution: float = 0.25, blind_near: float = 1.0, camera_like: bool = False
+) -> BevGrid:
     """Grid seen from ego pose e: ROAD everywhere in range, boxes (cls, cx, cy, length, width, yaw in
-    odom) painted in, UNKNOWN for the first blind_near metres (the camera's near blind zone)."""
+    odom) painted in, UNKNOWN for the first blind_near metres (the camera's near blind zone).
+
+    camera_like=True mimics perception's BEV projection instead: a 90° field of view from a camera at
+    x = 1.6 m, each object only as a 1 m deep strip behind its nearest (contact) cells, and the cells
+    it hides from the camera UNKNOWN.
+    """
     g = road_grid(resolution, blind_near=blind_near)
     xs, ys = g.cell_centers()
     c, s = np.cos(e.yaw), np.sin(e.yaw)
     ox, oy = e.x + c * xs - s * ys, e.y + s * xs + c * ys
     classes = g.classes.copy()
+    cam_x = 1.6
+    rng_cam = np.hypot(xs - cam_x, ys)
+    bearing = np.arctan2(ys, xs - cam_x)
+    if camera_like:
+        classes[np.abs(bearing) > np.pi / 4] = BevGrid.UNKNOWN
     for cls, cx, cy, length, width, yaw in boxes:
         lx = np.cos(yaw) * (ox - cx) + np.sin(yaw) * (oy - cy)
         ly = -np.sin(yaw) * (ox - cx) + np.cos(yaw) * (oy - cy)
-        inside = (np.abs(lx) <= length / 2) & (np.abs(ly) <= width / 2)
-        classes[inside & (classes != BevGrid.UNKNOWN)] = int(cls)
+        inside = (np.abs(lx) <= length / 2) & (np.abs(ly) <= width / 2) & (classes != BevGrid.UNKNOWN)
+        if not camera_like:
+            classes[inside] = int(cls)
+            continue
+        if not inside.any():
+            continue
+        # Per bearing bin: the nearest box cell is the contact point; 1 m behind it is the object,
+        # further behind (same bearing) is hidden.
+        bins = np.round(bearing / 0.01).astype(int)
+        contact = {}
+        for b, r in zip(bins[inside], rng_cam[inside], strict=True):
+            contact[b] = min(contact.get(b, np.inf), r)
+        near_r = np.array([contact.get(b, np.inf) for b in bins.ravel()]).reshape(bins.shape)
+        shadow = np.isfinite(near_r) & (rng_cam > near_r + 1.0)
+        classes[shadow] = BevGrid.UNKNOWN
+        classes[inside & ~shadow] = int(cls)
     return BevGrid(classes, g.resolution, g.origin_x, g.origin_y)
 
 
-def closed_loop(planner, controller, bike: Bicycle, boxes_at, frames: int, light_at=None):
+def closed_loop(planner, controller, bike: Bicycle, boxes_at, frames: int, light_at=None, camera_like=False):
     """Drive: every frame render → plan → command, then 12 physics steps. boxes_at(t) gives the boxes at
     time t (s); light_at(t) an optional (LightState, confidence). Returns per-frame logs."""
     log = {"x": [], "y": [], "v": [], "yaw": [], "behaviour": [], "fallback": [], "traj": []}
@@ -139,7 +165,7 @@ def closed_loop(planner, controller, bike: Bicycle, boxes_at, frames: int, light
         t = stamp * 1e-9
         e = bike.state(stamp)
         light = light_at(t) if light_at else (LightState.NONE, 0.0)
-        tr = planner.plan(perception(render_grid(e, boxes_at(t)), stamp, *light), e)
+        tr = planner.plan(perception(render_grid(e, boxes_at(t), camera_like=camera_like), stamp, *light), e)
         cmd = controller.command(tr, e)
         for _ in range(STEPS_PER_FRAME):
             bike.step(cmd.speed, cmd.yaw_rate, PHYSICS_DT)

@@ -109,3 +109,43 @@ def test_goal_is_reached_and_held():
     # The sim counts the goal when base_link's route s reaches goal_s: it must get there, then stop.
     assert 60.0 <= log["x"][-1] < 62.0 and log["v"][-1] < 0.05
     assert log["behaviour"][-1] == "goal_reached"
+
+
+def test_crossing_pedestrian_is_yielded_to_before_it_enters_the_lane():
+    """A walker crossing at 1.3 m/s reaches the lane about when the ego would: the planner must predict it
+    (camera-like grid: 90° view, objects as 1 m contact strips with occlusion shadows)."""
+    route = straight_route()
+    bike = Bicycle(CAR_EMB)
+
+    def ped(t):
+        return [(Cls.PEDESTRIAN, 50.0, -6.0 + 1.3 * max(t - 3.0, 0.0), 0.5, 0.5, 0.0)]
+
+    log = closed_loop(Planner(CAR_EMB, route), Controller(CAR_EMB), bike, ped, 320, camera_like=True)
+    t = (np.arange(len(log["x"])) + 1) * FRAME_NS * 1e-9
+    for k in range(len(t)):
+        assert not footprint_overlaps_box(CAR_EMB, log["x"][k], log["y"][k], log["yaw"][k], ped(t[k])[0])
+    assert "yield_pedestrian" in set(log["behaviour"]) and not log["fallback"].any()
+    assert log["x"][-1] > 70.0  # went on once the walker was across
+
+
+def test_lead_braking_hard_keeps_gap_closed_loop():
+    route = straight_route(speed_limit=11.0)
+    bike = Bicycle(CAR_EMB)
+
+    def lead(t):
+        x0, v0, t_brake = 25.0, 8.0, 8.0
+        if t < t_brake:
+            x = x0 + v0 * t
+        else:
+            tb = min(t - t_brake, v0 / 6.0)
+            x = x0 + v0 * t_brake + v0 * tb - 3.0 * tb * tb
+        return [(Cls.VEHICLE, x + 2.25, 0.0, 4.5, 1.8, 0.0)]
+
+    log = closed_loop(Planner(CAR_EMB, route), Controller(CAR_EMB), bike, lead, 320, camera_like=True)
+    t = (np.arange(len(log["x"])) + 1) * FRAME_NS * 1e-9
+    gaps = np.array([lead(tk)[0][1] - 2.25 for tk in t]) - (
+        log["x"] + CAR_EMB.rear_to_center + CAR_EMB.length / 2
+    )
+    assert gaps.min() > 1.5, f"min gap {gaps.min():.2f} m"
+    assert "follow_lead" in set(log["behaviour"]) and not log["fallback"].any()
+    assert log["v"][-1] < 0.05 and gaps[-1] < 6.0
