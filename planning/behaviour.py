@@ -74,13 +74,13 @@ class LeadTracker:
 
     def __init__(self, params: PlannerParams):
         self.p = params
-        self.history: deque[tuple[int, float]] = deque()
-        self.static_since_ns: int | None = None
+        self.history: deque[tuple[int, float]] = deque()  # short window: speed
+        self.long_history: deque[tuple[int, float]] = deque()  # long window: "static for how long"
         self.speed = 0.0
 
     def reset(self) -> None:
         self.history.clear()
-        self.static_since_ns = None
+        self.long_history.clear()
         self.speed = 0.0
 
     def update(self, stamp_ns: int, lead_s: float | None) -> None:
@@ -98,20 +98,31 @@ class LeadTracker:
         window_ns = int(self.p.lead_speed_window_s * 1e9)
         while len(self.history) > 2 and stamp_ns - self.history[0][0] > window_ns:
             self.history.popleft()
+        self.long_history.append((stamp_ns, lead_s))
+        long_ns = int(max(2.0 * self.p.static_confirm_s, 3.0) * 1e9)
+        while len(self.long_history) > 2 and stamp_ns - self.long_history[0][0] > long_ns:
+            self.long_history.popleft()
         if len(self.history) >= 2:
             # Least-squares slope over the window: robust to one-cell jitter of the grid.
             t = np.array([h[0] for h in self.history], dtype=float) * 1e-9
             s = np.array([h[1] for h in self.history])
             t -= t.mean()
             self.speed = max(float(np.dot(t, s - s.mean()) / max(np.dot(t, t), 1e-12)), 0.0)
-        if self.speed <= self.p.static_speed_max:
-            if self.static_since_ns is None:
-                self.static_since_ns = self.history[0][0]
-        else:
-            self.static_since_ns = None
 
     def static_for(self, stamp_ns: int) -> float:
-        return 0.0 if self.static_since_ns is None else (stamp_ns - self.static_since_ns) * 1e-9
+        """How long (s) the lead's position has stayed within static_position_tolerance. A position band,
+        not the speed estimate: the BEV position of an object jitters by a cell or two as the ego
+        approaches, which makes a differentiated speed flicker around any threshold."""
+        if not self.long_history or self.speed > 2.0 * self.p.static_speed_max:
+            return 0.0
+        lo = hi = self.long_history[-1][1]
+        since = self.long_history[-1][0]
+        for t, s in reversed(self.long_history):
+            lo, hi = min(lo, s), max(hi, s)
+            if hi - lo > self.p.static_position_tolerance:
+                break
+            since = t
+        return (stamp_ns - since) * 1e-9
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,12 @@ class ObstacleMemory:
     still beside the ego; without memory the planner would cut back into it.
     """
 
-    def __init__(self, memory_s: float):
+    def __init__(self, memory_s: float, keep_ahead_x: float):
         self.memory_s = memory_s
+        # Only cells that fell out of view beside or behind the ego (base_link x below this) are kept;
+        # cells ahead that turned UNKNOWN are occluded and will be seen again, and keeping them would
+        # keep ghosts (a misplaced far object) alive for seconds.
+        self.keep_ahead_x = keep_ahead_x
         self.xy = np.zeros((0, 2))
         self.cls = np.zeros(0, dtype=np.uint8)
         self.seen_ns = np.zeros(0, dtype=np.int64)
@@ -73,6 +77,7 @@ class ObstacleMemory:
             # Keep old cells only where the grid cannot see now (unknown / outside) and not too old;
             # where the grid sees, it is the truth (the object moved or was never there).
             unseen = lookup_cells(grid, ego, self.xy[:, 0], self.xy[:, 1]) == BevGrid.UNKNOWN
+            unseen &= odom_to_base(ego, self.xy[:, 0], self.xy[:, 1])[0] < self.keep_ahead_x
             fresh = (stamp_ns - self.seen_ns) <= int(self.memory_s * 1e9)
             keep = unseen & fresh & (self.cls != int(Cls.PEDESTRIAN))  # pedestrians move: do not keep
             xy = np.concatenate([xy_now, self.xy[keep]])

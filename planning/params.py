@@ -77,7 +77,10 @@ class PlannerParams:
     lead_speed_window_s: float = 0.6  # s of gap history used to estimate the lead speed
     lead_jump_reset: float = 3.0  # m: a jump larger than this in the lead position means a new object
     static_speed_max: float = 0.5  # m/s: a lead slower than this is "static"
-    static_confirm_s: float = 1.5  # s a vehicle must be static before we overtake it
+    static_confirm_s: float = 1.0  # s a vehicle must be static before we overtake it
+    static_position_tolerance: float = 0.8  # m the lead's position may wander and still be "static"
+    # m kept before a static blocker when another lane exists: room to steer out around it later.
+    overtake_gap: float = 10.0
     lane_change_time: float = 3.0  # s of travel for a lateral transition
     lane_change_min_distance: float = 10.0  # m
     obstacle_memory_s: float = 4.0  # s obstacle cells stay remembered after leaving the view

@@ -58,7 +58,7 @@ class Planner:
         self.p.validate()
         self.route = Route(route)
         self.fp = Footprint.of(embodiment, embodiment.safety_margin)
-        self.memory = ObstacleMemory(self.p.obstacle_memory_s)
+        self.memory = ObstacleMemory(self.p.obstacle_memory_s, self.fp.front + self.p.visibility_min_distance)
         self.light = LightLatch(self.p)
         self.lead = LeadTracker(self.p)
         self.peds = PedestrianTracker()
@@ -129,7 +129,11 @@ class Planner:
         lane = analyse(target_now)
         # Track the first vehicle/obstacle in our lane.
         self.lead.update(stamp, lane.block_s)
-        lead_moving = self.lead.speed > p.static_speed_max and lane.block_cls == int(Cls.VEHICLE)
+        lead_moving = (
+            self.lead.speed > p.static_speed_max
+            and self.lead.static_for(stamp) < 0.5
+            and lane.block_cls == int(Cls.VEHICLE)
+        )
         blocker_static = lane.block_s is not None and (
             lane.block_cls == int(Cls.OBSTACLE) or self.lead.static_for(stamp) >= p.static_confirm_s
         )
@@ -312,7 +316,8 @@ class Planner:
             static_pts = pts[~is_lead]
             stops["obstacle"] = float("inf")
         else:
-            stops["obstacle"] = a.block_arc - p.min_gap
+            gap = max(p.min_gap, p.overtake_gap) if len(self.lanes) > 1 else p.min_gap
+            stops["obstacle"] = a.block_arc - gap
         stop_reason = min(stops, key=stops.get)
         stop_arc = max(stops[stop_reason], 0.0)
         # Seen free space moves with us, so it caps the speed (stop within what was seen) rather than
