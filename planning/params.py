@@ -77,6 +77,8 @@ class PlannerParams:
     lead_speed_window_s: float = 0.6  # s of gap history used to estimate the lead speed
     lead_jump_reset: float = 3.0  # m: a jump larger than this in the lead position means a new object
     static_speed_max: float = 0.5  # m/s: a lead slower than this is "static"
+    lead_trust_near: float = 15.0  # m from the front bumper: closer, the lead's speed estimate is used fully
+    lead_trust_far: float = 30.0  # m: farther, it is not used (treated as static, the cautious side)
     static_confirm_s: float = 1.0  # s a vehicle must be static before we overtake it
     static_position_tolerance: float = 0.8  # m the lead's position may wander and still be "static"
     # m kept before a static blocker when another lane exists: room to steer out around it later.

@@ -129,8 +129,16 @@ class Planner:
         lane = analyse(target_now)
         # Track the first vehicle/obstacle in our lane.
         self.lead.update(stamp, lane.block_s)
+        # A far object's BEV position is coarse (one image row spans metres at 30 m), so a far vehicle
+        # can seem to move with us; its speed is trusted fully only when it is close. Underestimating
+        # a lead's speed costs comfort, overestimating it costs the gap.
+        lead_speed = 0.0
+        if lane.block_s is not None:
+            gap = lane.block_s - (s0 + front)
+            span = max(p.lead_trust_far - p.lead_trust_near, 1e-6)
+            lead_speed = self.lead.speed * float(np.clip((p.lead_trust_far - gap) / span, 0.0, 1.0))
         lead_moving = (
-            self.lead.speed > p.static_speed_max
+            lead_speed > p.static_speed_max
             and self.lead.static_for(stamp) < 0.5
             and lane.block_cls == int(Cls.VEHICLE)
         )
@@ -171,7 +179,7 @@ class Planner:
                     front,
                     light_stop_s,
                     goal_stop_s,
-                    lead_moving,
+                    lead_speed if lead_moving else 0.0,
                     pts,
                     cls,
                     stamp,
@@ -205,7 +213,8 @@ class Planner:
             s=s0,
             d=d0,
             target_d=best.target_d,
-            lead_speed=self.lead.speed,
+            lead_speed=lead_speed,
+            lead_speed_raw=self.lead.speed,
             n_candidates=len(candidates),
             n_safe=len(ok),
             stop_reason=best.stop_reason,
@@ -287,7 +296,7 @@ class Planner:
         front: float,
         light_stop_s: float | None,
         goal_s: float,
-        lead_moving: bool,
+        lead_speed: float,
         pts: np.ndarray,
         cls: np.ndarray,
         stamp: int,
@@ -302,9 +311,9 @@ class Planner:
             stops["light"] = path.arc_of_route_s(light_stop_s)
         lead, moving = None, None
         static_pts = pts
-        if a.block_s is not None and lead_moving and target == target_now:
+        if a.block_s is not None and lead_speed > 0.0 and target == target_now:
             # Moving lead in our lane: IDM gap instead of a stop, and its cells predicted forward.
-            lead = Lead(path.arc_of_route_s(a.block_s), self.lead.speed)
+            lead = Lead(path.arc_of_route_s(a.block_s), lead_speed)
             s_pts, d_pts = self.route.project(pts, path.s_route[0] - 5.0, path.s_route[-1] + 5.0)
             is_lead = (
                 (cls == int(Cls.VEHICLE))
@@ -312,7 +321,7 @@ class Planner:
                 & (s_pts <= a.block_s + 8.0)
                 & (np.abs(d_pts - target) <= self.route.map.lane_width / 2 + 0.5)
             )
-            moving = MovingObstacle(s_pts[is_lead], d_pts[is_lead], self.lead.speed)
+            moving = MovingObstacle(s_pts[is_lead], d_pts[is_lead], lead_speed)
             static_pts = pts[~is_lead]
             stops["obstacle"] = float("inf")
         else:

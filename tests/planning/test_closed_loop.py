@@ -133,7 +133,7 @@ def test_lead_braking_hard_keeps_gap_closed_loop():
     bike = Bicycle(CAR_EMB)
 
     def lead(t):
-        x0, v0, t_brake = 25.0, 8.0, 8.0
+        x0, v0, t_brake = 15.0, 8.0, 8.0
         if t < t_brake:
             x = x0 + v0 * t
         else:
