@@ -58,8 +58,14 @@ class PlannerParams:
     speed_tau: float = 1.0  # s, time constant to reach a desired speed
     # Stopping rules (distances from the front bumper unless said otherwise).
     ped_yield_distance: float = 3.0  # m kept between the front bumper and a pedestrian
-    ped_lateral_margin: float = 1.0  # m, extra corridor half-width in which pedestrians make us yield
+    # m, extra corridor half-width in which pedestrians make us yield; small, because walkers heading for
+    # the lane are covered by their predicted motion and a walker standing at the kerb must not stop us.
+    ped_lateral_margin: float = 0.5
     ped_predict_s: float = 3.0  # s a walking pedestrian is extrapolated ahead (constant velocity)
+    ped_caution_distance: float = 2.5  # m beyond the yield corridor: pedestrians this close cap the speed
+    ped_caution_speed: float = 5.0  # m/s while passing such pedestrians
+    # Far pedestrians may be this fraction of their range nearer than the BEV says (coarse far range).
+    ped_range_uncertainty: float = 0.2
     stop_line_margin: float = 0.5  # m, front bumper stops this far before the stop line
     min_gap: float = 2.5  # m, standstill gap to a lead vehicle or static obstacle
     time_headway: float = 1.5  # s, IDM desired time gap

@@ -37,6 +37,7 @@ _MAX_STAMP_SKEW_NS = 500_000_000
 class PathAnalysis:
     path: Path
     ped_block_arc: float  # base_link arc where the (widened) footprint first meets a pedestrian
+    ped_near: np.ndarray  # (K,) bool: path samples passing a pedestrian closely (drive slowly there)
     block_arc: float  # ... first meets a vehicle / obstacle cell
     block_s: float | None  # route s of the nearest blocking cell (the lead's rear)
     block_cls: int | None
@@ -99,6 +100,7 @@ class Planner:
         # Pedestrians are replaced by their cells swept over the next seconds at their tracked velocity.
         is_ped = cls == int(Cls.PEDESTRIAN)
         ped_pred = predicted_points(self.peds.update(stamp, pts[is_ped]), p.ped_predict_s)
+        ped_pred = _stretch_towards(ped_pred, ego, p.ped_range_uncertainty, min_range=15.0)
         pts = np.concatenate([pts[~is_ped], ped_pred])
         cls = np.concatenate([cls[~is_ped], np.full(len(ped_pred), int(Cls.PEDESTRIAN), dtype=np.uint8)])
         current_lane = min(self.lanes, key=lambda o: abs(o - d0))
@@ -238,6 +240,7 @@ class Planner:
         fp_ped = Footprint(fp.center_offset, fp.half_length, fp.half_width + p.ped_lateral_margin)
         ped_clear = footprint_clearance(fp_ped, path.x, path.y, path.yaw, ped_pts)
         ped_block = _first_contact_arc(path.arc, ped_clear)
+        ped_near = ped_clear < p.ped_caution_distance
         clear = footprint_clearance(fp, path.x, path.y, path.yaw, other_pts)
         hit = clear <= 0.0
         block_arc = _first_contact_arc(path.arc, clear)
@@ -253,7 +256,7 @@ class Planner:
             j = int(np.argmin(s_pts))
             block_s, block_cls = float(s_pts[j]), int(other_cls[inside][j])
         visible = self._visible_arc(path, grid, ego, fp)
-        return PathAnalysis(path, ped_block, block_arc, block_s, block_cls, visible)
+        return PathAnalysis(path, ped_block, ped_near, block_arc, block_s, block_cls, visible)
 
     def _visible_arc(self, path: Path, grid, ego: EgoState, fp: Footprint) -> float:
         """Arc up to which the corridor in front of the footprint was seen (not UNKNOWN)."""
@@ -332,7 +335,10 @@ class Planner:
         # Seen free space moves with us, so it caps the speed (stop within what was seen) rather than
         # being a stop point: v ≤ sqrt(2 · comfort_decel · visible distance).
         v_visible = float(np.sqrt(2.0 * emb.comfort_decel * max(a.visible_arc, 0.0)))
-        v_limit = np.minimum(curve_speed_limit(path.arc, path.kappa, v_cap, emb, p), v_visible)
+        # Pass pedestrians near the road slowly: a walker can step out faster than we could stop
+        # from full speed (and far pedestrians' BEV positions are coarse).
+        ped_cap = np.where(a.ped_near, p.ped_caution_speed, np.inf)
+        v_limit = np.minimum(curve_speed_limit(path.arc, path.kappa, v_cap, emb, p, ped_cap), v_visible)
         checker = SafetyChecker(emb, self.route, res)
         out = []
         n_speed = p.speed_samples
@@ -396,3 +402,24 @@ def _first_contact_arc(arc: np.ndarray, clearance: np.ndarray) -> float:
     if k == 0:
         return 0.0
     return float(min(arc[k], arc[k - 1] + clearance[k - 1]))
+
+
+def _stretch_towards(pts: np.ndarray, ego: EgoState, fraction: float, min_range: float) -> np.ndarray:
+    """Add copies of far points pulled towards the ego by up to `fraction` of their range.
+
+    A monocular BEV places a far object's ground contact coarsely (one image row spans metres at
+    30 m) and tends to report it too far while it holds a row; assuming it may be nearer makes the
+    planner react early and gently instead of late and hard.
+    """
+    if fraction <= 0 or len(pts) == 0:
+        return pts
+    rel = pts - np.array([ego.x, ego.y])
+    rng = np.hypot(rel[:, 0], rel[:, 1])
+    far = rng > min_range
+    if not np.any(far):
+        return pts
+    copies = [pts]
+    for w in (1.0 / 3.0, 2.0 / 3.0, 1.0):
+        scale = 1.0 - fraction * w
+        copies.append(np.array([ego.x, ego.y]) + rel[far] * scale)
+    return np.concatenate(copies)

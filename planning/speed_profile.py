@@ -28,14 +28,21 @@ class Rollout:
 
 
 def curve_speed_limit(
-    path_arc: np.ndarray, kappa: np.ndarray, v_cap: float, emb: Embodiment, params: PlannerParams
+    path_arc: np.ndarray,
+    kappa: np.ndarray,
+    v_cap: float,
+    emb: Embodiment,
+    params: PlannerParams,
+    extra_cap: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Speed limit per path sample: lateral accel and yaw-rate bounds, then a backward pass so the
-    ego starts slowing for a curve early enough with comfortable braking."""
+    """Speed limit per path sample: lateral accel and yaw-rate bounds (and any extra per-sample cap),
+    then a backward pass so the ego starts slowing early enough with comfortable braking."""
     k = np.maximum(np.abs(kappa), 1e-6)
     v = np.minimum.reduce(
         [np.full_like(k, v_cap), np.sqrt(params.max_lateral_accel / k), emb.max_yaw_rate / k]
     )
+    if extra_cap is not None:
+        v = np.minimum(v, extra_cap)
     ds = np.diff(path_arc).tolist()
     vl = v.tolist()
     for i in range(len(vl) - 2, -1, -1):
