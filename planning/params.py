@@ -69,8 +69,9 @@ class PlannerParams:
     stop_line_margin: float = 0.5  # m, front bumper stops this far before the stop line
     min_gap: float = 2.5  # m, standstill gap to a lead vehicle or static obstacle
     time_headway: float = 1.5  # s, IDM desired time gap
-    idm_delta: float = 4.0
-    lead_assumed_decel: float = 6.0  # m/s², how hard we assume a lead can brake (prediction)
+    idm_delta: float = 4.0  # reserved: the rollout uses only IDM's interaction term (cruise has its own law)
+    # m/s²; reserved: leads are predicted at constant speed and replanning at 20 Hz handles their braking
+    lead_assumed_decel: float = 6.0
     goal_tolerance: float = 1.0  # m before goal_s from which a standstill counts as "goal reached"
     # base_link stops this far past goal_s: the goal counts once reached, so aim a little beyond it.
     goal_stop_offset: float = 0.5

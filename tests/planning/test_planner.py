@@ -238,3 +238,13 @@ def test_deterministic_and_validates_input():
         planner.plan(perception(road_grid(), 9 * FRAME_NS), ego(9 * FRAME_NS))
     with pytest.raises(ValueError, match="stamp"):
         planner.plan(perception(road_grid(), 20 * FRAME_NS), ego(0))
+
+
+def test_pedestrian_waiting_at_the_kerb_slows_but_does_not_stop_us():
+    grid = put_box(road_grid(), Cls.PEDESTRIAN, 15.0, 15.5, -3.3, -2.8)
+    planner = Planner(CAR_EMB, straight_route())
+    tr = plan_frames(planner, grid, 30, speed=8.0)  # standing still for 1.5 s: no predicted motion
+    assert tr.behaviour == "follow_lane"
+    passing = (tr.x + CAR_EMB.rear_to_center + CAR_EMB.length / 2 > 13.0) & (tr.x < 16.0)
+    assert np.all(tr.speed[passing] <= PlannerParams().ped_caution_speed + 1e-6)
+    assert tr.x[-1] > 20.0
