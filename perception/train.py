@@ -224,6 +224,12 @@ p99 {m["latency_ms"]["p99"]:.2f} ms.
   resolution; the traffic-light estimator needs a minimum pixel count and reports NONE when the head is
   too small.
 * Thin, distant lane markings (< 1 px wide) are not recoverable at this resolution.
+* Small objects bound the mean: in the held-out set pedestrians cover a median 11 px per frame, light
+  heads 7–21 px, obstacles 24 px. Even an oracle that is exact at half resolution (one pixel of
+  boundary jitter) scores mIoU 0.80 on these frames (pedestrian 0.74, TL 0.64–0.75), so 0.85 over all
+  ten classes needs bigger objects in the image (narrower FOV or larger lamps/heads), not only more
+  training. Traffic-light *state* errors dominate TL IoU: the lit lamp is ~1 px at 20 m.
+* The rare classes appear in few held-out frames (5–30), so their IoU is noisy.
 """
     path.write_text(text)
 
@@ -284,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     t_train = time.perf_counter() - t0 - t_data
     export_onnx(net, args.out, rgb.shape[1], rgb.shape[2])
+    import torch
+
+    # The float weights, for fine-tuning later; kept with the data (gitignored), not shipped.
+    torch.save(net.state_dict(), args.data / "segnet_last.pt")
 
     eval_rgb, eval_labels, _ = dataset.load(eval_dir, args.eval_seeds)
     metrics = evaluate_arrays(eval_rgb, eval_labels, model_path=args.out, threads=1)
