@@ -40,7 +40,9 @@ class Perceiver:
         start = time.perf_counter()
         classes, confidence = self.model.predict(rgb)
         grid = self.bev.project(classes)
-        light = traffic_light.estimate(classes, confidence, self.camera, min_pixels=self.min_light_pixels)
+        light = traffic_light.estimate(
+            classes, confidence, self.camera, rgb=rgb, min_pixels=self.min_light_pixels
+        )
         self.last_classes, self.last_confidence = classes, confidence
         latency_ms = (time.perf_counter() - start) * 1e3
         return PerceptionOutput(

@@ -61,3 +61,30 @@ def test_bad_input(make_camera):
         estimate(classes, conf[:10])
     with pytest.raises(ValueError, match="min_pixels"):
         estimate(classes, conf, min_pixels=0)
+
+
+def test_lamp_colour_overrides_a_wrong_class_vote():
+    classes, conf = blank()
+    rgb = np.full((120, 160, 3), 90, np.uint8)  # grey world
+    classes[20:30, 100:104] = Cls.TL_GREEN  # the network painted the head green...
+    rgb[20:30, 100:104] = 40  # dark housing
+    rgb[21:23, 101:103] = (235, 25, 12)  # ...but the lit lamp at the top is red
+    obs = estimate(classes, conf, rgb=rgb)
+    assert obs.state == LightState.RED
+    assert obs.confidence == pytest.approx(0.9, abs=1e-6)
+    # no lamp-coloured pixel: class vote with halved confidence
+    rgb[21:23, 101:103] = 40
+    obs = estimate(classes, conf, rgb=rgb)
+    assert obs.state == LightState.GREEN and obs.confidence == pytest.approx(0.45, abs=1e-6)
+    with pytest.raises(ValueError, match="rgb"):
+        estimate(classes, conf, rgb=rgb[:, :, 0])
+
+
+def test_yellow_and_green_lamps_by_colour():
+    for lit, state in (((240, 190, 12), LightState.YELLOW), ((25, 240, 70), LightState.GREEN)):
+        classes, conf = blank()
+        rgb = np.full((120, 160, 3), 90, np.uint8)
+        classes[20:30, 100:104] = Cls.TL_RED
+        rgb[20:30, 100:104] = 40
+        rgb[24:26, 101:103] = lit
+        assert estimate(classes, conf, rgb=rgb).state == state
