@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from perception import traffic_light
 from perception.classes import NAMES, NUM_CLASSES
 from perception.inference import SegmentationModel
+from perception.types import LightState
 
 DEFAULT_EVAL_FRAMES_PER_SEED = 8
 
@@ -52,12 +54,19 @@ def evaluate_arrays(
     model.predict(rgb[0])  # warm-up: first run allocates
     cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     times = []
+    light_hits = light_frames = 0
     for image, label in zip(rgb, labels, strict=True):
         t = time.perf_counter()
-        pred, _ = model.predict(image)
+        pred, conf = model.predict(image)
         times.append((time.perf_counter() - t) * 1e3)
         cm += confusion_matrix(pred, label)
+        # What planning consumes: the light state, with ground truth from the labels themselves.
+        truth = traffic_light.estimate(label, np.ones(label.shape, np.float32)).state
+        if truth != LightState.NONE:
+            light_frames += 1
+            light_hits += traffic_light.estimate(pred, conf, rgb=image).state == truth
     out = iou_from_confusion(cm)
+    out["traffic_light_state"] = {"frames_with_light": light_frames, "correct": int(light_hits)}
     out["latency_ms"] = {
         "p50": float(np.percentile(times, 50)),
         "p99": float(np.percentile(times, 99)),
