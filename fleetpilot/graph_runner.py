@@ -14,6 +14,7 @@ import itertools
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,11 @@ def run_scenario(
     timeout_s: float = 600.0,
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
+    on_finish: Callable[[Any], None] | None = None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep; sim.result() plus wall_time_s.
+
+    on_finish(simulation) is called once the run has ended, before the graph is torn down (plots).
 
     embodiment_params: a parameter file of fleetpilot_bringup (name under config/, or a path) applied
     to every node after the table's own files. A run that stalls for timeout_s wall seconds returns
@@ -185,6 +189,8 @@ def run_scenario(
             if timed_out:
                 result["timed_out"] = True
                 result["success"] = False
+            if on_finish is not None:
+                on_finish(sim.sim)
             return result
         finally:
             executor.shutdown()

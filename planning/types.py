@@ -82,6 +82,13 @@ class EgoState:
     speed: float
     yaw_rate: float
 
+    @classmethod
+    def from_odometry(cls, odom) -> EgoState:
+        """From sim.types.Odometry (or anything with its fields): base_link forward speed is the speed."""
+        return cls(
+            stamp_ns=odom.stamp_ns, x=odom.x, y=odom.y, yaw=odom.yaw, speed=odom.vx, yaw_rate=odom.yaw_rate
+        )
+
 
 @dataclass(frozen=True)
 class Trajectory:

@@ -15,8 +15,9 @@ from rclpy.node import Node
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
-from fleetpilot_nodes.planning_node import dataclass_spec, ego_from_odometry, embodiment_spec, load_embodiment
+from fleetpilot_nodes.planning_node import dataclass_spec, embodiment_spec, load_embodiment
 from fleetpilot_nodes.stamp_sync import StampSync
+from planning.types import EgoState
 
 
 def _controller_params_class():
@@ -53,7 +54,7 @@ class ControlNode(Node):
 
     def _on_inputs(self, path: Path, odom: OdometryMsg) -> None:
         traj = conv.trajectory_from_path(path)
-        ego = ego_from_odometry(conv.odometry_from_msg(odom))
+        ego = EgoState.from_odometry(conv.odometry_from_msg(odom))
         t0 = time.perf_counter()
         cmd = self.controller.command(traj, ego)
         self.stage_ms[traj.stamp_ns] = (time.perf_counter() - t0) * 1e3

@@ -19,7 +19,6 @@ from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos, unflatten
 from fleetpilot_nodes.stamp_sync import StampSync
 from planning.types import EgoState, Embodiment
-from sim.types import Odometry
 
 
 def embodiment_spec() -> dict[str, Param]:
@@ -45,12 +44,6 @@ def parameter_spec() -> dict[str, Param]:
     from planning.params import PlannerParams
 
     return {**COMMON_PARAMS, **embodiment_spec(), **dataclass_spec("planner", PlannerParams)}
-
-
-def ego_from_odometry(odom: Odometry) -> EgoState:
-    return EgoState(
-        stamp_ns=odom.stamp_ns, x=odom.x, y=odom.y, yaw=odom.yaw, speed=odom.vx, yaw_rate=odom.yaw_rate
-    )
 
 
 def load_embodiment(values: dict) -> Embodiment:
@@ -104,7 +97,7 @@ class PlanningNode(Node):
             self._pending = (grid, status, odom)
             return
         perception = conv.perception_from_ros(grid, status)
-        ego = ego_from_odometry(conv.odometry_from_msg(odom))
+        ego = EgoState.from_odometry(conv.odometry_from_msg(odom))
         t0 = time.perf_counter()
         traj = self.planner.plan(perception, ego)
         ms = (time.perf_counter() - t0) * 1e3

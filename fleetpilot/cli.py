@@ -1,0 +1,254 @@
+"""The one command-line entry point: `fleetpilot`.
+
+Sub-commands import their implementation lazily so that `fleetpilot scenario list` stays instant and a
+machine without the ROS 2 wheels still gets clear messages from everything that does not need them.
+
+Exit codes: 0 when the command ran (a scenario that did not succeed still exits 0: its JSON says so),
+2 for usage errors, 1 for internal errors (with a one-line message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as a message, exit code 2."""
+
+
+def parse_seed_range(text: str) -> range:
+    """'A:B' → range(A, B) (B exclusive, like Python slices); 'N' → range(N, N + 1)."""
+    try:
+        if ":" in text:
+            a, b = text.split(":", 1)
+            seeds = range(int(a), int(b))
+        else:
+            seeds = range(int(text), int(text) + 1)
+    except ValueError:
+        raise UsageError(f"seeds must look like A:B or N (integers), got {text!r}") from None
+    if len(seeds) == 0:
+        raise UsageError(f"seed range {text!r} is empty (B is exclusive: use A:B with B > A)")
+    return seeds
+
+
+def write_json(data: dict, path: Path | None) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True)
+    if path is None:
+        print(text)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _check_scenario(name: str) -> None:
+    from sim.scenarios import SCENARIO_NAMES
+
+    if name not in SCENARIO_NAMES:
+        raise UsageError(f"unknown scenario {name!r}; valid: {', '.join(SCENARIO_NAMES)}")
+
+
+# --- scenario -------------------------------------------------------------------------------------
+
+
+def cmd_scenario_list(args: argparse.Namespace) -> int:
+    from sim.scenarios import list_scenarios
+
+    for name, description in list_scenarios():
+        print(f"{name:28s} {description}")
+    return 0
+
+
+def cmd_scenario_run(args: argparse.Namespace) -> int:
+    _check_scenario(args.name)
+    from fleetpilot.scenario_run import run_scenario
+
+    result = run_scenario(
+        args.name,
+        args.seed,
+        record=args.record,
+        plot=args.plot,
+        direct=args.direct,
+    )
+    write_json(result, args.json)
+    if args.json is not None:
+        verdict = "success" if result.get("success") else "FAILED"
+        print(
+            f"{args.name} seed {args.seed}: {verdict} (collisions {result.get('collisions')}, "
+            f"red-light violations {result.get('red_light_violations')}, "
+            f"route {result.get('route_completion', 0.0):.2f})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_scenario_sweep(args: argparse.Namespace) -> int:
+    from fleetpilot.sweep import sweep
+
+    names = args.scenarios.split(",") if args.scenarios else None
+    for name in names or []:
+        _check_scenario(name)
+    report = sweep(
+        names,
+        parse_seed_range(args.seeds),
+        repeat=args.repeat,
+        direct=args.direct,
+        jobs=args.jobs,
+    )
+    write_json(report, args.json)
+    return 0
+
+
+# --- perception -----------------------------------------------------------------------------------
+
+
+def cmd_eval_perception(args: argparse.Namespace) -> int:
+    from perception.evaluate import evaluate
+
+    seeds = parse_seed_range(args.seeds)
+    result = evaluate(list(seeds), model_path=args.model, threads=args.threads)
+    write_json(result, args.json)
+    return 0
+
+
+def cmd_train_perception(args: argparse.Namespace, rest: list[str]) -> int:
+    from perception.train import main as train_main
+
+    return int(train_main(rest))
+
+
+# --- bench, launch, demo --------------------------------------------------------------------------
+
+
+def cmd_bench_loop(args: argparse.Namespace) -> int:
+    from fleetpilot.graph_runner import bench_loop
+
+    if args.frames < 10:
+        raise UsageError("--frames must be at least 10")
+    result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
+    write_json(result, args.json)
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from fleetpilot.launcher import launch
+
+    return int(launch(args.graph))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fleetpilot.demo import run_demo
+
+    return int(run_demo(out_root=args.out, seed=args.seed, direct=args.direct))
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fleetpilot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    scenario = sub.add_parser("scenario", help="list and run simulation scenarios").add_subparsers(
+        dest="action", required=True
+    )
+    scenario.add_parser("list", help="list scenario names").set_defaults(func=cmd_scenario_list)
+    run = scenario.add_parser("run", help="run one scenario headless in lockstep through the ROS 2 graph")
+    run.add_argument("name")
+    run.add_argument("--seed", type=int, required=True)
+    run.add_argument("--json", type=Path, help="write metrics JSON here (default: stdout)")
+    run.add_argument("--record", type=Path, help="write the run's ROS 2 messages as MCAP")
+    run.add_argument("--plot", type=Path, help="draw map, route, driven path and events as PNG")
+    run.add_argument(
+        "--direct",
+        action="store_true",
+        help="call the core packages in-process without ROS 2 (same stack, no transport)",
+    )
+    run.set_defaults(func=cmd_scenario_run)
+    sweep_p = scenario.add_parser("sweep", help="run scenarios over a seed range and summarise")
+    sweep_p.add_argument("--scenarios", help="comma-separated names (default: all car scenarios)")
+    sweep_p.add_argument("--seeds", default="0:20", help="A:B, B exclusive (default 0:20)")
+    sweep_p.add_argument("--repeat", type=int, default=1, help="run each seed this often; results must match")
+    sweep_p.add_argument("--jobs", type=int, default=2, help="parallel processes")
+    sweep_p.add_argument("--direct", action="store_true", help="without ROS 2 (see scenario run --direct)")
+    sweep_p.add_argument("--json", type=Path)
+    sweep_p.set_defaults(func=cmd_scenario_sweep)
+
+    evaluate = sub.add_parser("eval", help="evaluate a component").add_subparsers(dest="what", required=True)
+    ev = evaluate.add_parser("perception", help="mIoU, per-class IoU and latency on held-out seeds")
+    ev.add_argument("--seeds", required=True, help="A:B, B exclusive")
+    ev.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
+    ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument("--json", type=Path)
+    ev.set_defaults(func=cmd_eval_perception)
+
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
+    train.add_parser(
+        "perception",
+        help="generate data and train the segmentation model (options: fleetpilot train perception --help)",
+        add_help=False,
+    ).set_defaults(func=cmd_train_perception, passthrough=True)
+
+    bench = sub.add_parser("bench", help="benchmarks with JSON output").add_subparsers(
+        dest="what", required=True
+    )
+    loop = bench.add_parser(
+        "loop", help="sim → perception → planning → control loop latency and real-time factor"
+    )
+    loop.add_argument("--frames", type=int, default=400)
+    loop.add_argument("--scenario", default="car_lane_follow")
+    loop.add_argument("--seed", type=int, default=0)
+    loop.add_argument("--json", type=Path)
+    loop.set_defaults(func=cmd_bench_loop)
+
+    launch = sub.add_parser("launch", help="start a graph from the bringup table, one process per node")
+    launch.add_argument("graph", help="graph name from fleetpilot_bringup/config/graphs.yaml, e.g. car_sim")
+    launch.set_defaults(func=cmd_launch)
+
+    demo = sub.add_parser("demo", help="run the car scenarios headless and write a run folder")
+    demo.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run folder")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--direct", action="store_true", help="without ROS 2")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `train perception` forwards everything after it to the trainer's own parser.
+    if argv[:2] == ["train", "perception"]:
+        args, rest = parser.parse_args(argv[:2]), argv[2:]
+        return cmd_train_perception(args, rest)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"fleetpilot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fleetpilot: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # internal error: one clear line, the traceback only when asked for
+        import os
+        import traceback
+
+        if os.environ.get("FLEETPILOT_DEBUG"):
+            traceback.print_exc()
+        elapsed = time.perf_counter() - started
+        print(
+            f"fleetpilot: internal error after {elapsed:.1f} s: {type(exc).__name__}: {exc} "
+            "(set FLEETPILOT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""`fleetpilot scenario run`: one scenario, through the ROS 2 graph (default) or the direct loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def run_scenario(
+    name: str,
+    seed: int,
+    *,
+    record: Path | None = None,
+    plot: Path | None = None,
+    direct: bool = False,
+) -> dict:
+    if direct and record is not None:
+        raise ValueError("--record writes the graph's ROS 2 messages; it needs the graph (drop --direct)")
+
+    def draw(sim: Any) -> None:
+        if plot is None:
+            return
+        from fleetpilot.plot import plot_run
+
+        plot_run(
+            plot,
+            map_geometry=sim.map_geometry(),
+            route=sim.route_map()["centerline"],
+            trajectory=sim.ego_trajectory(),
+            result=sim.result(),
+        )
+
+    if direct:
+        from fleetpilot.direct_loop import run_direct
+
+        return run_direct(name, seed, on_finish=draw)
+    from fleetpilot.graph_runner import run_scenario as run_graph
+
+    return run_graph(name, seed, record=record, on_finish=draw)
