@@ -30,10 +30,10 @@ class LightDecision(Enum):
 class LightLatch:
     """Turns noisy per-frame light observations into a stop/go decision for the next stop line.
 
-    RED → stop. YELLOW → stop only if we can with yellow_max_decel (and then stay committed until
-    GREEN). GREEN → go. NONE / low confidence → keep stopping only if a red (or committed yellow) was
-    seen within light_memory_s; otherwise go (the map alone never stops us: state comes only from
-    perception).
+    RED (already at red_confidence_min, a lower bar than the others) → stop. YELLOW → stop only if
+    we can with yellow_max_decel (and then stay committed until GREEN). GREEN → go. NONE / low
+    confidence → keep stopping only if a red (or committed yellow) was seen within light_memory_s;
+    otherwise go (the map alone never stops us: state comes only from perception).
     """
 
     def __init__(self, params: PlannerParams):
@@ -48,7 +48,9 @@ class LightLatch:
         if confident and obs.state == LightState.GREEN:
             self.committed, self.last_stop_ns = False, None
             return LightDecision.GO
-        if confident and obs.state == LightState.RED:
+        # A red needs less evidence than a green: a false red costs a stop at the line, a missed red
+        # costs a violation.
+        if obs.state == LightState.RED and obs.confidence >= self.p.red_confidence_min:
             self.committed, self.last_stop_ns = True, stamp_ns
             return LightDecision.STOP
         if confident and obs.state == LightState.YELLOW:

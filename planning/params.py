@@ -76,7 +76,8 @@ class PlannerParams:
     # base_link stops this far past goal_s: the goal counts once reached, so aim a little beyond it.
     goal_stop_offset: float = 0.5
     # Traffic lights.
-    light_confidence_min: float = 0.5
+    light_confidence_min: float = 0.5  # for GREEN and YELLOW observations
+    red_confidence_min: float = 0.25  # RED counts with less evidence: missing a red is the costly error
     light_memory_s: float = 5.0  # a red seen this recently still counts while the light is unseen
     light_relevance_distance: float = 60.0  # m: only stop lines this close ahead are governed by the light
     yellow_max_decel: float = 4.0  # m/s²: stop for yellow only if this braking suffices

@@ -248,3 +248,16 @@ def test_pedestrian_waiting_at_the_kerb_slows_but_does_not_stop_us():
     passing = (tr.x + CAR_EMB.rear_to_center + CAR_EMB.length / 2 > 13.0) & (tr.x < 16.0)
     assert np.all(tr.speed[passing] <= PlannerParams().ped_caution_speed + 1e-6)
     assert tr.x[-1] > 20.0
+
+
+def test_red_needs_less_confidence_than_green():
+    route = straight_route(stop_lines=[30.0])
+    weak_red = plan_frames(
+        Planner(CAR_EMB, route), road_grid(), 1, speed=8.0, light=LightState.RED, light_conf=0.3
+    )
+    assert weak_red.behaviour == "stop_red_light"
+    planner = Planner(CAR_EMB, route)
+    plan_frames(planner, road_grid(), 1, speed=8.0, light=LightState.RED, light_conf=0.9)
+    stamp = 2 * FRAME_NS
+    weak_green = planner.plan(perception(road_grid(), stamp, LightState.GREEN, 0.3), ego(stamp, speed=8.0))
+    assert weak_green.behaviour == "stop_red_light"  # a weak green does not release a red
