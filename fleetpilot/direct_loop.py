@@ -68,10 +68,13 @@ def run_direct(
         )
         route = RouteMap.from_dict(sim.route_map())
         planner = Planner(
-            embodiment_from_dict(plan_p["embodiment"]), route, PlannerParams.from_dict(plan_p["planner"])
+            embodiment_from_dict(plan_p["embodiment"]),
+            route,
+            PlannerParams.from_dict(plan_p.get("planner", {})),
         )
         controller = Controller(
-            embodiment_from_dict(ctrl_p["embodiment"]), ControllerParams.from_dict(ctrl_p["controller"])
+            embodiment_from_dict(ctrl_p["embodiment"]),
+            ControllerParams.from_dict(ctrl_p.get("controller", {})),
         )
         command = None
         frames = 0

@@ -1,0 +1,142 @@
+"""The `fleetpilot` command as users and later issues call it: real subprocesses, real ROS 2 graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.scenarios import SCENARIO_NAMES
+
+CAR_SCENARIOS = [n for n in SCENARIO_NAMES if n.startswith("car_")]
+REQUIRED_KEYS = {
+    "scenario": str,
+    "seed": int,
+    "success": bool,
+    "collisions": int,
+    "red_light_violations": int,
+    "route_completion": float,
+    "min_ttc_s": float,
+    "max_abs_accel": float,
+    "sim_time_s": float,
+    "wall_time_s": float,
+}
+
+
+def fleetpilot(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("AMENT_PREFIX_PATH", str(Path(sys.prefix)))
+    return subprocess.run(
+        [sys.executable, "-m", "fleetpilot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_scenario_list_names_the_five_car_scenarios():
+    out = fleetpilot("scenario", "list")
+    assert out.returncode == 0, out.stderr
+    listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
+    assert set(CAR_SCENARIOS) <= set(listed)
+    assert len(CAR_SCENARIOS) == 5
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("scenario", "run", "no_such_scenario", "--seed", "0"), "unknown scenario"),
+        (("scenario", "run", "car_lane_follow", "--seed", "x"), "invalid int value"),
+        (("eval", "perception", "--seeds", "5:5"), "empty"),
+        (("eval", "perception", "--seeds", "a:b"), "seeds must look like"),
+        (("bench", "loop", "--frames", "3"), "at least 10"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(args, message):
+    out = fleetpilot(*args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("name", CAR_SCENARIOS)
+def test_scenario_run_through_the_ros_graph_succeeds(name, tmp_path):
+    path = tmp_path / "metrics.json"
+    out = fleetpilot("scenario", "run", name, "--seed", "0", "--json", str(path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(path.read_text())
+    for key, kind in REQUIRED_KEYS.items():
+        assert isinstance(result[key], kind) or (kind is float and isinstance(result[key], int)), key
+    assert result["scenario"] == name and result["seed"] == 0
+    assert 0.0 <= result["route_completion"] <= 1.0
+    assert result["collisions"] == 0
+    assert result["red_light_violations"] == 0
+    assert result["success"] is True, result
+
+
+@pytest.mark.ros
+def test_same_seed_same_json_record_and_plot(tmp_path):
+    """Lockstep determinism across processes, plus the MCAP and PNG artefacts of one run."""
+    runs = []
+    for i in range(2):
+        extra = ("--record", str(tmp_path / "run.mcap"), "--plot", str(tmp_path / "plot.png")) if i else ()
+        path = tmp_path / f"r{i}.json"
+        out = fleetpilot("scenario", "run", "car_lead_vehicle", "--seed", "7", "--json", str(path), *extra)
+        assert out.returncode == 0, out.stderr[-2000:]
+        result = json.loads(path.read_text())
+        result.pop("wall_time_s")
+        runs.append(result)
+    assert runs[0] == runs[1]
+
+    from mcap_ros2.reader import read_ros2_messages
+
+    topics: dict[str, int] = {}
+    for msg in read_ros2_messages(str(tmp_path / "run.mcap")):
+        topics[msg.channel.topic] = topics.get(msg.channel.topic, 0) + 1
+    frames = runs[1]["frames"]
+    for suffix in ("camera/image_raw", "odom", "perception/occupancy", "planning/path", "cmd_vel"):
+        matching = [t for t in topics if t.endswith(suffix)]
+        assert matching, f"no {suffix} in {sorted(topics)}"
+        assert topics[matching[0]] >= frames * 0.95, (suffix, topics[matching[0]], frames)
+    png = (tmp_path / "plot.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_any_integer_seed_gives_a_valid_scenario(tmp_path):
+    for seed in ("-3", str(2**63 + 11)):
+        path = tmp_path / "r.json"
+        out = fleetpilot(
+            "scenario", "run", "car_static_obstacle", "--seed", seed, "--json", str(path), "--direct"
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        result = json.loads(path.read_text())
+        assert result["collisions"] == 0 and result["success"] is True, result
+
+
+def test_eval_perception_reports_the_contract_keys(tmp_path):
+    path = tmp_path / "eval.json"
+    out = fleetpilot("eval", "perception", "--seeds", "0:2", "--json", str(path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(path.read_text())
+    assert 0.0 < result["miou"] <= 1.0
+    assert {"road", "lane_marking", "vehicle"} <= set(result["per_class_iou"])
+    assert result["latency_ms"]["p50"] > 0 and result["latency_ms"]["p99"] >= result["latency_ms"]["p50"]
+
+
+@pytest.mark.ros
+def test_bench_loop_reports_stages_and_floor(tmp_path):
+    path = tmp_path / "bench.json"
+    out = fleetpilot("bench", "loop", "--frames", "60", "--json", str(path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(path.read_text())
+    assert result["e2e_ms"]["p99"] >= result["e2e_ms"]["p50"] > 0
+    for stage in ("render", "perception", "planning", "control", "transport"):
+        assert stage in result["stages_ms"], stage
+    assert result["rtf"] > 0 and result["floor_rtf"] > 0
