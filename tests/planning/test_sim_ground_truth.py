@@ -1,20 +1,14 @@
-"""Opt-in integration check (FLEETPILOT_SLOW=1): the planner and controller drive the real simulator with
+"""Integration check (about 1 min): the planner and controller drive the real simulator with
 perception's BEV projection of *ground-truth* labels (no network), in process, no ROS.
 
 It isolates planning from segmentation errors; the full stack is exercised by `fleetpilot scenario`.
 """
 
-import os
 
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("FLEETPILOT_SLOW") != "1", reason="set FLEETPILOT_SLOW=1 (about 1 min)"
-    ),
-]
+pytestmark = [pytest.mark.slow]
 
 
 def drive(name: str, seed: int) -> dict:
