@@ -15,6 +15,7 @@ generation parameters. Data lives under ``data/`` (gitignored) and is rebuilt by
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from perception.classes import labels_from_tags
+from sim.camera import CAMERA_HFOV
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # 4: 60 deg camera, 0.5 m wide pedestrians
 SEEDS_PER_SHARD = 25
 CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
 
@@ -166,6 +168,8 @@ def generate(out_dir: Path, seeds: range | list[int], frames_per_seed: int, *, p
         "frames_per_seed": frames_per_seed,
         "width": CAMERA_WIDTH,
         "height": CAMERA_HEIGHT,
+        # cached shards are stale when the lens changes
+        "camera_hfov_deg": round(math.degrees(CAMERA_HFOV), 3),
     }
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}

@@ -44,6 +44,29 @@ def iou_from_confusion(cm: np.ndarray) -> dict:
     }
 
 
+def object_pixel_stats(labels: np.ndarray) -> dict:
+    """Per object/light class: frames showing it and the median pixel count per such frame; the
+    resolution ceiling of the small classes, reported next to their IoU."""
+    flat = labels.reshape(len(labels), -1)
+    out = {}
+    for c in range(4, NUM_CLASSES):  # vehicle .. tl_green
+        counts = (flat == c).sum(axis=1)
+        counts = counts[counts > 0]
+        median = float(np.median(counts)) if len(counts) else 0.0
+        out[NAMES[c]] = {"frames": len(counts), "median_px": median}
+    return out
+
+
+def half_resolution_oracle(labels: np.ndarray) -> dict:
+    """IoU of a predictor that is exact at half resolution (labels subsampled 2x, upsampled nearest):
+    what one pixel of boundary error costs small objects, i.e. a practical ceiling for a small net."""
+    coarse = labels[:, ::2, ::2].repeat(2, axis=1).repeat(2, axis=2)[:, : labels.shape[1], : labels.shape[2]]
+    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    for pred, label in zip(coarse, labels, strict=True):
+        cm += confusion_matrix(pred, label)
+    return iou_from_confusion(cm)
+
+
 def evaluate_arrays(
     rgb: np.ndarray, labels: np.ndarray, *, model_path: Path | str | None = None, threads: int = 1
 ) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from perception.classes import NAMES, NUM_CLASSES
 from perception.inference import DEFAULT_MODEL_PATH
+from sim.camera import CAMERA_HFOV
 
 DEFAULT_DATA = Path("data/perception")
 
@@ -60,6 +62,21 @@ def frame_sampling_weights(labels: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
+def soft_dice_loss(logits, target):
+    """1 - mean soft Dice (smoothing 1) over the classes present in the batch labels.
+    Cross-entropy is dominated by the big ground classes even with weights; Dice scores each class by
+    its overlap ratio, like IoU, so a 10-pixel pedestrian counts as much as the road."""
+    import torch
+
+    prob = torch.softmax(logits, dim=1)
+    onehot = torch.nn.functional.one_hot(target, prob.shape[1]).permute(0, 3, 1, 2).to(prob.dtype)
+    inter = (prob * onehot).sum(dim=(0, 2, 3))
+    total = prob.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
+    present = onehot.sum(dim=(0, 2, 3)) > 0
+    dice = (2 * inter + 1.0) / (total + 1.0)
+    return 1.0 - dice[present].mean()
+
+
 def augment(rgb, labels, rng: np.random.Generator):
     """Cheap, label-safe augmentations on a torch uint8 NHWC batch: horizontal flip, per-image
     brightness/contrast and per-channel gain (lighting and paint variation beyond the sim's)."""
@@ -92,6 +109,8 @@ def train_model(
     threads: int = 2,
     progress: bool = True,
     max_steps: int | None = None,
+    dice_weight: float = 0.5,
+    init_state: dict | None = None,
 ):
     """Returns the trained SegNetLite (eval mode) and a history dict."""
     import torch
@@ -106,6 +125,8 @@ def train_model(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = SegNetLite(width=width)
+    if init_state is not None:
+        net.load_state_dict(init_state)
     weights = torch.from_numpy(class_weights(labels))
     steps_per_epoch = max(1, int(np.ceil(len(rgb) / batch_size)))
     total = steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
@@ -128,6 +149,8 @@ def train_model(
             x, y = augment(rgb_t[idx], lab_t[idx], rng)
             logits = net(normalise_nhwc_uint8(x))
             loss = F.cross_entropy(logits, y.long(), weight=weights)
+            if dice_weight > 0:
+                loss = loss + dice_weight * soft_dice_loss(logits, y.long())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -174,6 +197,13 @@ def export_onnx(net, out_path: Path, height: int, width: int) -> Path:
 def write_model_card(meta: dict, path: Path) -> None:
     """MODEL_CARD.md from the training metadata, so the card never disagrees with the shipped model."""
     m = meta["metrics"]
+    stats = meta.get("eval_object_pixels", {})
+    pixel_line = ", ".join(f"{k} {v['median_px']:.0f} px ({v['frames']} frames)" for k, v in stats.items())
+    oracle = meta.get("half_resolution_oracle")
+    oracle_line = "n/a"
+    if oracle is not None:
+        per_class = ", ".join(f"{k} {v:.2f}" for k, v in oracle["per_class_iou"].items() if v is not None)
+        oracle_line = f"{oracle['miou']:.3f} ({per_class})"
     rows = "\n".join(
         f"| {name} | {'n/a (absent)' if iou is None else f'{iou:.3f}'} |"
         for name, iou in m["per_class_iou"].items()
@@ -204,8 +234,9 @@ random scene time so lights show every phase).
 {meta["command"]}
 ```
 Data generation {meta["timing_s"]["data"]:.0f} s, training {meta["timing_s"]["train"]:.0f} s on this machine
-({meta["epochs"]} epochs, class-weighted cross-entropy, AdamW + one-cycle LR, flip/brightness/colour
-augmentation). Same seeds → same data; training is deterministic up to torch CPU kernel nondeterminism.
+({meta["epochs"]} epochs, class-weighted cross-entropy + {meta.get("dice_weight", 0)} x soft Dice,
+AdamW + one-cycle LR, flip/brightness/colour augmentation).
+Same seeds → same data; training is deterministic up to torch CPU kernel nondeterminism.
 Evaluate: `fleetpilot eval perception --seeds {meta["eval_seeds"]}`.
 
 ## Metrics (held-out seeds {meta["eval_seeds"]})
@@ -224,14 +255,20 @@ p99 {m["latency_ms"]["p99"]:.2f} ms.
   resolution; the traffic-light estimator needs a minimum pixel count and reports NONE when the head is
   too small.
 * Thin, distant lane markings (< 1 px wide) are not recoverable at this resolution.
-* Small objects bound the mean: in the held-out set pedestrians cover a median 11 px per frame, light
-  heads 7–21 px, obstacles 24 px. Even an oracle that is exact at half resolution (one pixel of
-  boundary jitter) scores mIoU 0.80 on these frames (pedestrian 0.74, TL 0.64–0.75), so 0.85 over all
-  ten classes needs bigger objects in the image (narrower FOV or larger lamps/heads), not only more
-  training. Traffic-light *state* errors dominate TL IoU: the lit lamp is ~1 px at 20 m.
+* Small objects bound the mean ({meta.get("camera_hfov_deg", 90):.0f}° horizontal FOV): median pixels per
+  held-out frame that shows them: {pixel_line}.
+  An oracle exact at half resolution (one pixel of boundary jitter) scores mIoU {oracle_line}.
 * The rare classes appear in few held-out frames (5–30), so their IoU is noisy.
 """
     path.write_text(text)
+
+
+def _load_state(path: Path) -> dict:
+    import torch
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--init weights {path} not found")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0, help="weight init / shuffling seed")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dice-weight", type=float, default=0.5, help="soft-Dice term weight (0 = CE only)")
+    p.add_argument("--init", type=Path, default=None, help="start from these float weights (segnet_last.pt)")
     args = p.parse_args(argv)
 
     overlap = set(args.seeds) & set(args.eval_seeds)
@@ -266,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"training and eval seeds overlap ({sorted(overlap)[:5]}...); held-out means disjoint")
 
     from perception import dataset
-    from perception.evaluate import evaluate_arrays
+    from perception.evaluate import evaluate_arrays, half_resolution_oracle, object_pixel_stats
 
     t0 = time.perf_counter()
     train_dir = dataset.generate(
@@ -287,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         threads=args.threads,
         progress=not args.no_progress,
+        dice_weight=args.dice_weight,
+        init_state=None if args.init is None else _load_state(args.init),
     )
     t_train = time.perf_counter() - t0 - t_data
     export_onnx(net, args.out, rgb.shape[1], rgb.shape[2])
@@ -318,12 +359,18 @@ def main(argv: list[str] | None = None) -> int:
         "eval_frames_per_seed": args.eval_frames_per_seed,
         "train_frames": len(rgb),
         "epochs": args.epochs,
+        "dice_weight": args.dice_weight,
+        "camera_hfov_deg": round(math.degrees(CAMERA_HFOV), 3),
         "width": args.width,
         "command": "fleetpilot train perception " + " ".join(argv if argv is not None else []),
         "loss_per_epoch": [round(x, 4) for x in history["loss"]],
         "class_weights": [round(x, 3) for x in history["weights"]],
         "timing_s": {"data": round(t_data, 1), "train": round(t_train, 1)},
         "metrics": metrics,
+        "eval_object_pixels": object_pixel_stats(eval_labels),
+        "half_resolution_oracle": {
+            k: v for k, v in half_resolution_oracle(eval_labels).items() if k in ("miou", "per_class_iou")
+        },
         "size_bytes": args.out.stat().st_size,
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1))

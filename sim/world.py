@@ -36,7 +36,8 @@ CAR_REAR_OVERHANG = 0.9
 CAR_WHEELBASE = 2.7
 CAR_CHASSIS_Z = (0.25, 0.8)
 CAR_CABIN_X = (-0.7, 1.45)  # from base_link; the camera sits just in front of the cabin
-HOOD_VISIBLE_TO_X, HOOD_TOP_Z = 2.4, 0.85
+# bonnet edge chosen so the 60 deg camera sees it in the bottom ~15% of the image (2.4 m with the old 90 deg)
+HOOD_VISIBLE_TO_X, HOOD_TOP_Z = 2.8, 0.85
 
 
 def yaw_quat(yaw: float) -> tuple[float, float, float, float]:
@@ -71,7 +72,7 @@ def car_boxes() -> list[Box]:
 
 def ego_visual_boxes() -> list[Box]:
     """What the ego's own camera sees of it: only a short bonnet. Nobody else looks at the ego, and a
-    full-length hood would fill a third of the 74° vertical field of view (a real bonnet slopes away);
+    full-length hood would fill a third of the vertical field of view (a real bonnet slopes away);
     this keeps the bottom ~15% of the image as EGO, like a dashcam. Collision uses car_boxes()."""
     z0, _ = CAR_CHASSIS_Z
     hood = Box(
@@ -362,7 +363,7 @@ class World:
         torso_h = ped.height - 0.26
         head_r = 0.12
         shapes = dict(
-            shapeTypes=[p.GEOM_CYLINDER, p.GEOM_SPHERE], radii=[ped.radius * 0.85, head_r], physicsClientId=c
+            shapeTypes=[p.GEOM_CYLINDER, p.GEOM_SPHERE], radii=[ped.radius, head_r], physicsClientId=c
         )
         frames = [[0, 0, 0.5 * torso_h], [0, 0, ped.height - head_r]]
         vs = p.createVisualShapeArray(lengths=[torso_h, 0.0], visualFramePositions=frames, **shapes)

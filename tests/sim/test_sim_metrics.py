@@ -10,6 +10,7 @@ import pytest
 from oracle_driver import run_oracle  # tests/sim is on sys.path (rootdir-relative test modules)
 
 from sim import ego as ego_model
+from sim.camera import CAMERA_HFOV
 from sim.engine import Simulation
 from sim.scenarios import SCENARIO_NAMES
 from sim.semantics import Tag
@@ -124,7 +125,7 @@ def test_camera_model_back_projection_matches_depth():
         assert np.max(errors) < 1e-3
         # the camera sits where the model says: base_link + (x, 0, z)
         assert (m.x, m.z) == (pytest.approx(1.6), pytest.approx(1.4))
-        assert m.fx == pytest.approx(m.width / 2)  # 90 degree horizontal FOV
+        assert m.fx == pytest.approx(0.5 * m.width / math.tan(0.5 * CAMERA_HFOV))
         del c, s
 
 
