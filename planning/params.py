@@ -72,7 +72,9 @@ class PlannerParams:
     idm_delta: float = 4.0  # reserved: the rollout uses only IDM's interaction term (cruise has its own law)
     # m/s²; reserved: leads are predicted at constant speed and replanning at 20 Hz handles their braking
     lead_assumed_decel: float = 6.0
-    goal_tolerance: float = 1.0  # m before goal_s from which a standstill counts as "goal reached"
+    # m before goal_s from which a standstill counts as "goal reached". 0: the ego aims goal_stop_offset
+    # past the goal, so a standstill short of it (after a spurious stop) must drive on, not declare victory.
+    goal_tolerance: float = 0.0
     # base_link stops this far past goal_s: the goal counts once reached, so aim a little beyond it.
     goal_stop_offset: float = 0.5
     # Traffic lights.
