@@ -84,6 +84,10 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
             f"route {result.get('route_completion', 0.0):.2f})",
             file=sys.stderr,
         )
+    if result.get("timed_out"):
+        # The graph stopped answering: an internal error, not a scenario outcome.
+        print("fleetpilot: error: the ROS 2 graph stalled (no answer to a camera frame)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -132,7 +132,7 @@ def run_scenario(
     *,
     record: Path | None = None,
     embodiment_params: str | Path | None = "car.yaml",
-    timeout_s: float = 600.0,
+    timeout_s: float = 120.0,
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
     on_finish: Callable[[Any], None] | None = None,

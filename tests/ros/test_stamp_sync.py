@@ -37,3 +37,29 @@ def test_bad_configuration():
         StampSync(["a", "a"], print)
     with pytest.raises(KeyError, match="unknown sync input"):
         StampSync(["a"], print).add("b", 0, None)
+
+
+def test_resent_newest_stamp_republishes_the_cached_answer():
+    """A lockstep re-send of a stamp already answered must re-publish that answer, or the graph stalls."""
+    from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
+
+    class Pub:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, msg):
+            self.sent.append(msg)
+
+    pub = Pub()
+    answer = LastAnswer()
+    sync = StampSync(
+        ["a", "b"], lambda a, b: answer.publish(5, pub, ("answer", a, b)), on_repeat=answer.repeat
+    )
+    sync.add("a", 5, "A")
+    sync.add("b", 5, "B")
+    assert pub.sent == [("answer", "A", "B")]
+    sync.add("b", 5, "B")  # only the first input triggers the repeat: one answer per re-send
+    sync.add("a", 5, "A")
+    assert pub.sent == [("answer", "A", "B")] * 2
+    sync.add("a", 4, "old")  # older stamps are never answered again
+    assert len(pub.sent) == 2

@@ -16,7 +16,7 @@ from rclpy.node import Node
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
 from fleetpilot_nodes.planning_node import dataclass_spec, embodiment_spec, load_embodiment
-from fleetpilot_nodes.stamp_sync import StampSync
+from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
 from planning.types import EgoState
 
 
@@ -41,7 +41,8 @@ class ControlNode(Node):
         self.stage_ms: dict[int, float] = {}
         qos = stream_qos(bool(self.p["reliable_qos"]))
         self.pub_cmd = self.create_publisher(TwistStamped, "cmd_vel", qos)
-        self._sync = StampSync(["path", "odom"], self._on_inputs, queue_size=8)
+        self._answer = LastAnswer()
+        self._sync = StampSync(["path", "odom"], self._on_inputs, queue_size=8, on_repeat=self._answer.repeat)
         self.create_subscription(
             Path, "planning/path", lambda m: self._sync.add("path", conv.stamp_of(m), m), qos
         )
@@ -61,7 +62,7 @@ class ControlNode(Node):
         # The answer must carry the camera stamp it belongs to: lockstep matches on it.
         if cmd.stamp_ns != traj.stamp_ns:
             cmd = dataclasses.replace(cmd, stamp_ns=traj.stamp_ns)
-        self.pub_cmd.publish(conv.twist_from_command(cmd))
+        self._answer.publish(cmd.stamp_ns, self.pub_cmd, conv.twist_from_command(cmd))
 
 
 NODE_CLASS = ControlNode

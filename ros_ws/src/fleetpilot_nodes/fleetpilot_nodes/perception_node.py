@@ -17,7 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
-from fleetpilot_nodes.stamp_sync import StampSync
+from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
 
 
 def parameter_spec() -> dict[str, Param]:
@@ -57,7 +57,8 @@ class PerceptionNode(Node):
         self._mount: PoseStamped | None = None
         self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
         self.stage_ms: dict[int, float] = {}  # per camera stamp, wall time of process() (bench_loop)
-        self._sync = StampSync(["image", "info"], self._on_frame, queue_size=4)
+        self._answer = LastAnswer()
+        self._sync = StampSync(["image", "info"], self._on_frame, queue_size=4, on_repeat=self._answer.repeat)
         self.create_subscription(
             Image, "camera/image_raw", lambda m: self._sync.add("image", conv.stamp_of(m), m), qos
         )
@@ -92,9 +93,9 @@ class PerceptionNode(Node):
         out = self.perceiver.process(frame.stamp_ns, frame.rgb)
         self.stage_ms[frame.stamp_ns] = (time.perf_counter() - t0) * 1e3
         # semantic grid and status first: planning fires on them; the display grid can come last
-        self.pub_sem.publish(conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
-        self.pub_status.publish(conv.perception_status(out))
-        self.pub_occ.publish(conv.occupancy_from_bev(out.grid, out.stamp_ns))
+        self._answer.publish(out.stamp_ns, self.pub_sem, conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
+        self._answer.publish(out.stamp_ns, self.pub_status, conv.perception_status(out))
+        self._answer.publish(out.stamp_ns, self.pub_occ, conv.occupancy_from_bev(out.grid, out.stamp_ns))
 
 
 NODE_CLASS = PerceptionNode

@@ -17,7 +17,7 @@ from std_msgs.msg import String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos, unflatten
-from fleetpilot_nodes.stamp_sync import StampSync
+from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
 from planning.types import EgoState, Embodiment
 
 
@@ -65,7 +65,10 @@ class PlanningNode(Node):
         qos = stream_qos(bool(self.p["reliable_qos"]))
         self.pub_path = self.create_publisher(Path, "planning/path", qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
-        self._sync = StampSync(["grid", "status", "odom"], self._on_inputs, queue_size=8)
+        self._answer = LastAnswer()
+        self._sync = StampSync(
+            ["grid", "status", "odom"], self._on_inputs, queue_size=8, on_repeat=self._answer.repeat
+        )
         self._pending = None  # inputs that arrived before the route
         self.create_subscription(String, "map/route", self._on_route, latched_qos())
         self.create_subscription(
@@ -102,7 +105,7 @@ class PlanningNode(Node):
         traj = self.planner.plan(perception, ego)
         ms = (time.perf_counter() - t0) * 1e3
         self.stage_ms[perception.stamp_ns] = ms
-        self.pub_path.publish(conv.path_from_trajectory(traj))
+        self._answer.publish(traj.stamp_ns, self.pub_path, conv.path_from_trajectory(traj))
         self.pub_diag.publish(conv.planning_status(traj, ms))
 
 

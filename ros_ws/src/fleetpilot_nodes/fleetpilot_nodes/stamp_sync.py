@@ -3,6 +3,10 @@
 Each input keeps its few most recent messages keyed by integer-ns stamp. When every input holds a
 message for one stamp, the callback fires once with them (in input order) and everything at or before
 that stamp is dropped: lockstep is in order, so older partial sets can never complete any more.
+
+When the newest stamp that already fired arrives again (the lockstep sim re-sends a batch whose answer
+was lost, e.g. to a subscription that matched late), `on_repeat(stamp)` is called once per re-send so the
+node can re-publish its cached answer instead of staying silent: without it the graph would stall.
 """
 
 from __future__ import annotations
@@ -13,13 +17,21 @@ from typing import Any
 
 
 class StampSync:
-    def __init__(self, inputs: Sequence[str], callback: Callable[..., None], *, queue_size: int = 8) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        callback: Callable[..., None],
+        *,
+        queue_size: int = 8,
+        on_repeat: Callable[[int], None] | None = None,
+    ) -> None:
         if len(inputs) < 1 or len(set(inputs)) != len(inputs):
             raise ValueError(f"inputs must be one or more distinct names, got {list(inputs)}")
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.inputs = tuple(inputs)
         self._callback = callback
+        self._on_repeat = on_repeat
         self._queue_size = queue_size
         self._queues: dict[str, OrderedDict[int, Any]] = {name: OrderedDict() for name in self.inputs}
         self._last_fired: int | None = None
@@ -31,7 +43,10 @@ class StampSync:
         if name not in self._queues:
             raise KeyError(f"unknown sync input {name!r}; inputs are {self.inputs}")
         if self._last_fired is not None and stamp_ns <= self._last_fired:
-            return False  # late: its set already fired (or was abandoned)
+            # late: its set already fired (or was abandoned); a re-send of the newest one asks again
+            if stamp_ns == self._last_fired and name == self.inputs[0] and self._on_repeat is not None:
+                self._on_repeat(stamp_ns)
+            return False
         queue = self._queues[name]
         queue[stamp_ns] = msg
         if len(queue) > self._queue_size:
@@ -49,3 +64,23 @@ class StampSync:
 
     def pending(self) -> dict[str, list[int]]:
         return {n: list(q) for n, q in self._queues.items()}
+
+
+class LastAnswer:
+    """What a node published for its newest stamp, to publish again when that stamp is re-sent
+    (StampSync's on_repeat). Messages are kept, not rebuilt: the answer is identical by construction."""
+
+    def __init__(self) -> None:
+        self.stamp: int | None = None
+        self._sends: list[tuple[Any, Any]] = []
+
+    def publish(self, stamp_ns: int, publisher: Any, msg: Any) -> None:
+        if stamp_ns != self.stamp:
+            self.stamp, self._sends = stamp_ns, []
+        self._sends.append((publisher, msg))
+        publisher.publish(msg)
+
+    def repeat(self, stamp_ns: int) -> None:
+        if stamp_ns == self.stamp:
+            for publisher, msg in self._sends:
+                publisher.publish(msg)
