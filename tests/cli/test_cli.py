@@ -140,3 +140,10 @@ def test_bench_loop_reports_stages_and_floor(tmp_path):
     for stage in ("render", "perception", "planning", "control", "transport"):
         assert stage in result["stages_ms"], stage
     assert result["rtf"] > 0 and result["floor_rtf"] > 0
+
+
+def test_scenario_run_json_on_stdout_is_machine_readable():
+    out = fleetpilot("scenario", "run", "car_lane_follow", "--seed", "2", "--direct")
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)  # nothing but the JSON on stdout (no library banners)
+    assert result["scenario"] == "car_lane_follow" and result["seed"] == 2
