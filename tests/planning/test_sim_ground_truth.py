@@ -4,7 +4,6 @@ perception's BEV projection of *ground-truth* labels (no network), in process, n
 It isolates planning from segmentation errors; the full stack is exercised by `fleetpilot scenario`.
 """
 
-
 import numpy as np
 import pytest
 

@@ -167,7 +167,9 @@ def test_teleport_does_not_invent_a_red_light_violation():
 
 # (scenario, seed): seed 4 of car_static_obstacle has a free adjacent lane, seed 0 has none.
 ORACLE_CASES = [(n, s) for n in SCENARIO_NAMES for s in (0, 1) if n != "car_static_obstacle"] + [
-    ("car_static_obstacle", 0), ("car_static_obstacle", 4)]
+    ("car_static_obstacle", 0),
+    ("car_static_obstacle", 4),
+]
 
 
 @pytest.mark.parametrize(("name", "seed"), ORACLE_CASES)
@@ -178,8 +180,10 @@ def test_scenario_is_solvable_by_the_oracle(name, seed):
 
 
 def test_static_obstacle_seeds_cover_both_variants():
-    with Simulation("car_static_obstacle", 0, render_frames=False) as a, \
-            Simulation("car_static_obstacle", 4, render_frames=False) as b:
+    with (
+        Simulation("car_static_obstacle", 0, render_frames=False) as a,
+        Simulation("car_static_obstacle", 4, render_frames=False) as b,
+    ):
         assert a.spec.blocked_at_s is not None and a.route_map()["adjacent_lane_offsets"] == []
         assert b.spec.blocked_at_s is None and b.route_map()["adjacent_lane_offsets"] == [3.5]
 
