@@ -22,6 +22,8 @@ demo: $(STAMP)
 	$(BIN)/fleetpilot demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
