@@ -328,7 +328,12 @@ class Planner:
             static_pts = pts[~is_lead]
             stops["obstacle"] = float("inf")
         else:
-            gap = max(p.min_gap, p.overtake_gap) if len(self.lanes) > 1 else p.min_gap
+            # The overtake gap leaves room to steer out around a blocker later; a blocker beyond the goal
+            # (the ego can stop at the goal with the standstill gap to spare) is never passed, so
+            # standing back for it would only stop the ego short of the goal.
+            beyond_goal = a.block_s is not None and a.block_s - front - p.min_gap >= goal_s
+            can_pass = len(self.lanes) > 1 and not beyond_goal
+            gap = max(p.min_gap, p.overtake_gap) if can_pass else p.min_gap
             stops["obstacle"] = a.block_arc - gap
         stop_reason = min(stops, key=stops.get)
         stop_arc = max(stops[stop_reason], 0.0)

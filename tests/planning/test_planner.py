@@ -261,3 +261,27 @@ def test_red_needs_less_confidence_than_green():
     stamp = 2 * FRAME_NS
     weak_green = planner.plan(perception(road_grid(), stamp, LightState.GREEN, 0.3), ego(stamp, speed=8.0))
     assert weak_green.behaviour == "stop_red_light"  # a weak green does not release a red
+
+
+@pytest.mark.parametrize("cls", [Cls.VEHICLE, Cls.OBSTACLE])
+def test_blocker_beyond_the_goal_does_not_stop_us_short_of_it(cls):
+    # Regression (car_lane_follow seed 4): the road's end ~14 m ahead read as a vehicle; the 10 m
+    # overtake gap then held the stopped ego 1 m short of the goal for good. A blocker beyond the goal
+    # is never passed, so only the standstill gap applies — and that gap is still kept.
+    goal = 1.5
+    grid = put_box(road_grid(), cls, 13.5, 15.0, -1.5, 1.5)
+    planner = Planner(CAR_EMB, straight_route(adjacent=[3.5], goal_s=goal))
+    tr = plan_frames(planner, grid, 3, speed=0.0)
+    assert not tr.fallback
+    assert tr.x.max() >= goal, f"plan ends at {tr.x.max():.2f}, short of the goal {goal}"
+    assert_can_stop_before(tr, CAR_EMB, 13.5 - PlannerParams().min_gap)
+    assert_no_overlap(tr, grid, CAR_EMB)
+
+
+def test_blocker_before_the_goal_still_keeps_the_overtake_gap():
+    # The same blocker with the goal beyond it: stand back (overtake gap) so the ego can steer around.
+    grid = put_box(road_grid(), Cls.VEHICLE, 20.0, 21.5, -1.5, 1.5)
+    planner = Planner(CAR_EMB, straight_route(adjacent=[3.5], goal_s=100.0))
+    tr = plan_frames(planner, grid, 1, speed=0.0)
+    front = tr.x + CAR_EMB.rear_to_center + CAR_EMB.length / 2
+    assert front.max() <= 20.0 - PlannerParams().overtake_gap + 1e-6
