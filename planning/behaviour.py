@@ -79,23 +79,35 @@ class LeadTracker:
         self.history: deque[tuple[int, float]] = deque()  # short window: speed
         self.long_history: deque[tuple[int, float]] = deque()  # long window: "static for how long"
         self.speed = 0.0
+        self.dropouts = 0  # consecutive frames the lead was missing or jumped farther away
 
     def reset(self) -> None:
         self.history.clear()
         self.long_history.clear()
         self.speed = 0.0
+        self.dropouts = 0
 
     def update(self, stamp_ns: int, lead_s: float | None) -> None:
+        # Perception flickers: a lead missing, or replaced by something farther, for a single frame
+        # is a blip, and resetting on it would restart the "static for" clock (a parked car flickering
+        # once a second was never confirmed static, so never overtaken). Two frames in a row are real.
+        # A nearer new lead resets at once: its speed then reads 0, the cautious side.
+        if self.history and stamp_ns <= self.history[-1][0]:
+            raise ValueError(f"lead tracker: stamps must increase ({stamp_ns} after {self.history[-1][0]})")
         if lead_s is None:
-            self.reset()
+            self.dropouts += 1
+            if self.dropouts > 1 or not self.history:
+                self.reset()
             return
         if self.history:
             t_last, s_last = self.history[-1]
-            if stamp_ns <= t_last:
-                raise ValueError(f"lead tracker: stamps must increase ({stamp_ns} after {t_last})")
             predicted = s_last + self.speed * (stamp_ns - t_last) * 1e-9
             if abs(lead_s - predicted) > self.p.lead_jump_reset:
+                self.dropouts += 1
+                if lead_s > predicted and self.dropouts == 1:
+                    return
                 self.reset()  # a different object became the lead
+        self.dropouts = 0
         self.history.append((stamp_ns, lead_s))
         window_ns = int(self.p.lead_speed_window_s * 1e9)
         while len(self.history) > 2 and stamp_ns - self.history[0][0] > window_ns:

@@ -182,6 +182,7 @@ class Planner:
                     light_stop_s,
                     goal_stop_s,
                     lead_speed if lead_moving else 0.0,
+                    lane.block_s if blocker_static else None,
                     pts,
                     cls,
                     stamp,
@@ -300,6 +301,7 @@ class Planner:
         light_stop_s: float | None,
         goal_s: float,
         lead_speed: float,
+        lane_block_s: float | None,
         pts: np.ndarray,
         cls: np.ndarray,
         stamp: int,
@@ -313,6 +315,7 @@ class Planner:
         if light_stop_s is not None:
             stops["light"] = path.arc_of_route_s(light_stop_s)
         lead, moving = None, None
+        detour_passes = False
         static_pts = pts
         if a.block_s is not None and lead_speed > 0.0 and target == target_now:
             # Moving lead in our lane: IDM gap instead of a stop, and its cells predicted forward.
@@ -332,7 +335,17 @@ class Planner:
             # (the ego can stop at the goal with the standstill gap to spare) is never passed, so
             # standing back for it would only stop the ego short of the goal.
             beyond_goal = a.block_s is not None and a.block_s - front - p.min_gap >= goal_s
-            can_pass = len(self.lanes) > 1 and not beyond_goal
+            # A detour around our lane's static blocker that, keeping the standstill gap to what blocks
+            # its own lane, already gets the ego a vehicle length past that blocker's rear need not stand
+            # back: it is not going to steer out again there. (A detour that ends beside or before our
+            # blocker keeps the overtake gap: it gains nothing.)
+            detour_passes = bool(
+                lane_block_s is not None
+                and abs(target - target_now) > 0.5
+                and a.block_s is not None
+                and a.block_s - p.min_gap >= lane_block_s + emb.length
+            )
+            can_pass = len(self.lanes) > 1 and not beyond_goal and not detour_passes
             gap = max(p.min_gap, p.overtake_gap) if can_pass else p.min_gap
             stops["obstacle"] = a.block_arc - gap
         stop_reason = min(stops, key=stops.get)
@@ -370,12 +383,18 @@ class Planner:
             # point (standing before an obstacle is worth less than passing it at speed).
             eventual = min(float(r.arc[-1]) + float(r.v[-1]) * 0.5 * p.horizon_s, max(stop_arc, r.arc[-1]))
             progress = (float(np.mean(r.arc)) + eventual) / max(v_cap * p.horizon_s, 1e-6)
-            lateral = abs(target) / max(self.route.map.lane_width, 1e-6)
+            # Prefer the route lane, except when it is blocked by a static blocker: then standing
+            # behind it forever would always cost less than any detour around it.
+            lateral = 0.0 if lane_block_s is not None else abs(target) / max(self.route.map.lane_width, 1e-6)
             comfort = float(np.mean(r.a**2)) / max(emb.max_accel**2, 1e-6)
             clearance = max(0.0, p.clearance_soft - res_.min_clearance) / p.clearance_soft
             switch = float(abs(target - target_now) > 0.25)
+            # Behind our lane's static blocker every candidate that does not get past it is a dead end
+            # (it will wait there forever); without this, waiting costs nothing and beats any detour.
+            dead_end = float(lane_block_s is not None and not detour_passes)
             cost = (
                 -p.w_progress * progress
+                + p.w_progress * 0.5 * dead_end
                 + p.w_lateral * lateral
                 + p.w_comfort * comfort
                 + p.w_clearance * clearance

@@ -285,3 +285,42 @@ def test_blocker_before_the_goal_still_keeps_the_overtake_gap():
     tr = plan_frames(planner, grid, 1, speed=0.0)
     front = tr.x + CAR_EMB.rear_to_center + CAR_EMB.length / 2
     assert front.max() <= 20.0 - PlannerParams().overtake_gap + 1e-6
+
+
+def test_static_blocker_close_ahead_detours_even_if_the_adjacent_lane_is_not_free_far_ahead():
+    # Regression (car_static_obstacle seed 9): stopped 9 m behind a parked car with a few vehicle
+    # cells 20 m ahead in the adjacent lane, every detour could only creep forward before stopping
+    # again, and the route-lane preference (lateral cost) made standing still forever the cheapest.
+    grid = put_box(road_grid(), Cls.OBSTACLE, 9.0, 13.5, -1.0, 1.0)
+    grid = put_box(grid, Cls.VEHICLE, 20.0, 21.0, 2.0, 3.0)
+    planner = Planner(CAR_EMB, straight_route(adjacent=[3.5]))
+    tr = plan_frames(planner, grid, 3, speed=0.0)
+    assert not tr.fallback
+    assert tr.behaviour == "change_lane" and tr.y.max() > 1.0
+    assert tr.x.max() + CAR_EMB.rear_to_center + CAR_EMB.length / 2 < 20.0  # still stops before them
+    assert_no_overlap(tr, grid, CAR_EMB)
+
+
+def test_lead_tracker_static_clock_survives_single_frame_blips():
+    # Regression (car_static_obstacle seed 9): the parked car vanished from the lane for one frame
+    # about once a second (something farther became the "lead"), which restarted the static clock, so
+    # the car was never confirmed static and never overtaken.
+    from planning.behaviour import LeadTracker
+
+    tracker = LeadTracker(PlannerParams())
+    stamps = [(k + 1) * FRAME_NS for k in range(60)]  # ~3 s
+    for k, stamp in enumerate(stamps):
+        s = 30.0
+        if k % 20 == 10:
+            s = 48.0  # one-frame jump farther away
+        if k % 20 == 15:
+            s = None  # one-frame dropout
+        tracker.update(stamp, s)
+    assert tracker.static_for(stamps[-1]) > 2.5
+    # Two frames in a row are a real change; a nearer object resets at once (cautious side).
+    tracker.update(stamps[-1] + FRAME_NS, None)
+    tracker.update(stamps[-1] + 2 * FRAME_NS, None)
+    assert tracker.static_for(stamps[-1] + 2 * FRAME_NS) == 0.0
+    tracker.update(stamps[-1] + 3 * FRAME_NS, 30.0)
+    tracker.update(stamps[-1] + 4 * FRAME_NS, 20.0)
+    assert len(tracker.history) == 1 and tracker.history[0][1] == 20.0
