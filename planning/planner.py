@@ -67,6 +67,10 @@ class Planner:
         self.prev_s: float | None = None
         self.prev_target: float | None = None
         self.prev_stamp: int | None = None
+        # Route s of our lane's confirmed static blocker, kept while a detour around it is under way
+        # (the lead tracker then follows the target lane's path and may lose it).
+        self.static_block_s: float | None = None
+        self.current_lane = 0.0
         lanes = [0.0]
         if embodiment.can_change_lane:
             lanes += [float(o) for o in route.adjacent_lane_offsets]
@@ -148,6 +152,15 @@ class Planner:
             lane.block_cls == int(Cls.OBSTACLE) or self.lead.static_for(stamp) >= p.static_confirm_s
         )
 
+        if blocker_static and abs(target_now - current_lane) < 0.5:
+            self.static_block_s = lane.block_s
+        elif self.static_block_s is not None and (
+            abs(target_now - current_lane) < 0.5 or s0 + front > self.static_block_s + 2 * emb.length
+        ):
+            self.static_block_s = None
+        own_block_s = lane.block_s if blocker_static else self.static_block_s
+        self.current_lane = current_lane
+
         # Traffic light → an optional stop for the next stop line on the map.
         light_stop_s = self._light_stop(perception, stamp, s0, front, v0)
         goal_stop_s = self.route.goal_s + p.goal_stop_offset
@@ -182,7 +195,7 @@ class Planner:
                     light_stop_s,
                     goal_stop_s,
                     lead_speed if lead_moving else 0.0,
-                    lane.block_s if blocker_static else None,
+                    own_block_s,
                     pts,
                     cls,
                     stamp,
@@ -341,7 +354,7 @@ class Planner:
             # blocker keeps the overtake gap: it gains nothing.)
             detour_passes = bool(
                 lane_block_s is not None
-                and abs(target - target_now) > 0.5
+                and abs(target - self.current_lane) > 0.5
                 and a.block_s is not None
                 and a.block_s - p.min_gap >= lane_block_s + emb.length
             )
@@ -391,7 +404,8 @@ class Planner:
             switch = float(abs(target - target_now) > 0.25)
             # Behind our lane's static blocker every candidate that does not get past it is a dead end
             # (it will wait there forever); without this, waiting costs nothing and beats any detour.
-            dead_end = float(lane_block_s is not None and not detour_passes)
+            # A detour that does not move (zero desired speed) is no way out either.
+            dead_end = float(lane_block_s is not None and not (detour_passes and frac > 0.0))
             cost = (
                 -p.w_progress * progress
                 + p.w_progress * 0.5 * dead_end
