@@ -126,6 +126,9 @@ def _lockstep_overrides(scenario: str, seed: int, extra: dict | None = None) -> 
     return overrides
 
 
+STARTUP_TIMEOUT_S = 30.0
+
+
 def run_scenario(
     scenario: str,
     seed: int,
@@ -136,6 +139,45 @@ def run_scenario(
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
     on_finish: Callable[[Any], None] | None = None,
+) -> dict:
+    """Run one scenario through the whole ROS graph in lockstep (see _run_once).
+
+    A rare startup race (about 2 in 110 runs under load, cause not yet found) leaves the graph silent on
+    its very first frame. Lockstep makes the outcome independent of wall time, so such a run is started
+    once more from scratch (fresh context and domain) and the retry is reported in `startup_retries`.
+    """
+    import sys
+
+    kwargs = dict(
+        record=record,
+        embodiment_params=embodiment_params,
+        timeout_s=timeout_s,
+        graph=graph,
+        overrides=overrides,
+        on_finish=on_finish,
+    )
+    result = _run_once(scenario, seed, **kwargs)
+    if result.get("timed_out") and result.get("frames", 0) == 0:
+        print(
+            f"fleetpilot: graph never answered its first frame ({scenario} seed {seed}); "
+            "starting it once more",
+            file=sys.stderr,
+        )
+        result = _run_once(scenario, seed, **kwargs)
+        result["startup_retries"] = 1
+    return result
+
+
+def _run_once(
+    scenario: str,
+    seed: int,
+    *,
+    record: Path | None,
+    embodiment_params: str | Path | None,
+    timeout_s: float,
+    graph: str,
+    overrides: dict[str, dict[str, Any]] | None,
+    on_finish: Callable[[Any], None] | None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep; sim.result() plus wall_time_s.
 
@@ -175,7 +217,9 @@ def run_scenario(
                 now = time.perf_counter()
                 if sim.frames != last_frames:
                     last_frames, last_progress = sim.frames, now
-                elif now - last_progress > timeout_s:
+                elif now - last_progress > (
+                    timeout_s if sim.frames > 0 else min(timeout_s, STARTUP_TIMEOUT_S)
+                ):
                     timed_out = True
                     break
             wall = time.perf_counter() - start
