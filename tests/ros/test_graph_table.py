@@ -97,9 +97,12 @@ def test_yaml_values_build_valid_core_params():
 
     path = get_graph("car_sim").node("planning").parameters[0]
     plan = node_parameters_in_yaml(path, "planning")
-    embodiment_from_dict(unflatten(plan, "embodiment"))
-    PlannerParams.from_dict(unflatten(plan, "planner"))
-    ControllerParams.from_dict(unflatten(node_parameters_in_yaml(path, "control"), "controller"))
+    # from_dict raises on unknown keys or invalid values; the checks below pin what the file must say.
+    embodiment = embodiment_from_dict(unflatten(plan, "embodiment"))
+    assert embodiment.name == "car" and embodiment.length == 4.5 and embodiment.width == 1.8
+    assert isinstance(PlannerParams.from_dict(unflatten(plan, "planner")), PlannerParams)
+    controller = unflatten(node_parameters_in_yaml(path, "control"), "controller")
+    assert isinstance(ControllerParams.from_dict(controller), ControllerParams)
 
 
 def test_bad_tables_are_rejected(tmp_path):
