@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--json", type=Path)
     loop.set_defaults(func=cmd_bench_loop)
 
+    # Areas added by later issues register their own sub-commands (one module each, no edits here).
+    from fleetpilot import cli_cloud, cli_fleet
+
+    cli_cloud.register(sub, bench)
+    cli_fleet.register(sub, bench)
+
     launch = sub.add_parser("launch", help="start a graph from the bringup table, one process per node")
     launch.add_argument("graph", help="graph name from fleetpilot_bringup/config/graphs.yaml, e.g. car_sim")
     launch.set_defaults(func=cmd_launch)
