@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,28 @@ class Trajectory:
     behaviour: str = ""  # e.g. "follow_lane", "stop_red_light", "yield_pedestrian", "fallback_stop"
     fallback: bool = False
     debug: dict = field(default_factory=dict)
+
+    def every(self, period_s: float) -> Trajectory:
+        """Every point at least period_s after the last kept one, plus the first and the last: what is
+        published. The planner samples finely for its checks; consumers interpolate, and the message
+        cost (one PoseStamped per point, built and parsed in Python) grows with the point count."""
+        if not period_s > 0:
+            raise ValueError(f"period_s must be > 0, got {period_s}")
+        t = np.asarray(self.t, dtype=float)
+        keep, last = [], -np.inf
+        for i, ti in enumerate(t):
+            if ti - last >= period_s - 1e-9 or i == len(t) - 1:
+                keep.append(i)
+                last = ti
+        idx = np.asarray(keep, dtype=int)
+        return dataclasses.replace(
+            self,
+            t=t[idx],
+            x=np.asarray(self.x)[idx],
+            y=np.asarray(self.y)[idx],
+            yaw=np.asarray(self.yaw)[idx],
+            speed=np.asarray(self.speed)[idx],
+        )
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,9 @@ class PerceptionNode(Node):
         # semantic grid and status first: planning fires on them; the display grid can come last
         self._answer.publish(out.stamp_ns, self.pub_sem, conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
         self._answer.publish(out.stamp_ns, self.pub_status, conv.perception_status(out))
-        self._answer.publish(out.stamp_ns, self.pub_occ, conv.occupancy_from_bev(out.grid, out.stamp_ns))
+        # The display grid is for people (RViz, recordings): build it only when someone listens.
+        if self.pub_occ.get_subscription_count() > 0:
+            self._answer.publish(out.stamp_ns, self.pub_occ, conv.occupancy_from_bev(out.grid, out.stamp_ns))
 
 
 NODE_CLASS = PerceptionNode

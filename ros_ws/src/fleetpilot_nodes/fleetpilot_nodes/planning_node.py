@@ -18,7 +18,7 @@ from std_msgs.msg import String
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos, unflatten
 from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
-from planning.types import EgoState, Embodiment
+from planning.types import EgoState, Embodiment, Trajectory
 
 
 def embodiment_spec() -> dict[str, Param]:
@@ -43,7 +43,14 @@ def dataclass_spec(prefix: str, cls) -> dict[str, Param]:
 def parameter_spec() -> dict[str, Param]:
     from planning.params import PlannerParams
 
-    return {**COMMON_PARAMS, **embodiment_spec(), **dataclass_spec("planner", PlannerParams)}
+    return {
+        **COMMON_PARAMS,
+        "path_publish_period": Param(
+            0.25, "s between published path poses (the planner samples every planner.dt for its own checks)"
+        ),
+        **embodiment_spec(),
+        **dataclass_spec("planner", PlannerParams),
+    }
 
 
 def load_embodiment(values: dict) -> Embodiment:
@@ -105,8 +112,12 @@ class PlanningNode(Node):
         traj = self.planner.plan(perception, ego)
         ms = (time.perf_counter() - t0) * 1e3
         self.stage_ms[perception.stamp_ns] = ms
-        self._answer.publish(traj.stamp_ns, self.pub_path, conv.path_from_trajectory(traj))
+        self._answer.publish(traj.stamp_ns, self.pub_path, conv.path_from_trajectory(self._published(traj)))
         self.pub_diag.publish(conv.planning_status(traj, ms))
+
+    def _published(self, traj: Trajectory) -> Trajectory:
+        period = float(self.p["path_publish_period"])
+        return traj.every(period) if period > 0 else traj
 
 
 NODE_CLASS = PlanningNode
