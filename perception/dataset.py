@@ -6,6 +6,18 @@ scenario runs use. Within a scene each frame places the ego somewhere along the 
 in adjacent lanes, slightly off the road), with a yaw offset and a camera pose jitter, at a random
 scene time (``sim.set_time``) so lights show every phase and actors move.
 
+Two sampling profiles (``PROFILES``):
+* ``car`` — the car's front camera with the placement above; the held-out evaluation frames
+  (``fleetpilot eval perception``) always use it, so the metric stays comparable across models.
+* ``train`` — what the shipped model is trained on: placements aimed at one *kind* of target
+  (light, walker, obstacle, lead car) chosen uniformly, so the rare small classes are not starved;
+  light phases drawn per state (red/yellow/green equally; yellow is 3 s of a 60 s cycle); and
+  ``HUMANOID_FRACTION`` of the frames from a humanoid's head camera (height 1.2–1.7 m, pitch 0–25°
+  down, anywhere across road and sidewalks, any heading, the ego car hidden), because one model
+  serves both robots.
+* ``humanoid`` — the ``train`` sampler with every frame from the humanoid head camera (evaluation of
+  the humanoid's view).
+
 Everything random comes from ``np.random.default_rng([seed, ...])``: the same seeds give identical
 shards. Shards: ``shard_<first>_<last>.npz`` with ``rgb`` (N,H,W,3) uint8, ``labels`` (N,H,W) uint8
 (perception.classes.Cls), ``seeds`` (N,) int64, plus ``manifest.json`` listing all shards and the
@@ -25,9 +37,13 @@ from tqdm import tqdm
 from perception.classes import labels_from_tags
 from sim.camera import CAMERA_HFOV
 
-GENERATOR_VERSION = 4  # 4: 60 deg camera, 0.5 m wide pedestrians
+GENERATOR_VERSION = 5  # 4: 60 deg camera, 0.5 m wide pedestrians; 5: sampling profiles (car frames unchanged)
 SEEDS_PER_SHARD = 25
 CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
+PROFILES = ("car", "train", "humanoid")
+HUMANOID_FRACTION = 0.15
+HUMANOID_CAMERA_HEIGHT_M = (1.2, 1.7)
+HUMANOID_CAMERA_PITCH_RAD = (0.0, math.radians(25.0))
 
 
 @dataclass(frozen=True)
@@ -106,8 +122,101 @@ def interesting_route_s(sim, t: float) -> list[float]:
     return out
 
 
-def render_scene(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Render `frames` labelled frames of scene `seed`. Returns rgb (N,H,W,3), labels (N,H,W)."""
+def typed_targets(sim, t: float) -> dict[str, list[float]]:
+    """Route arc lengths of the scene's objects by kind (ground truth from the sim's spec); call after
+    ``sim.set_time`` so walkers stand where that time puts them."""
+    spec = sim.spec
+    route = spec.route
+
+    def s_of(points) -> list[float]:
+        return [float(route.project(float(x), float(y))[0]) for x, y in points]
+
+    out = {
+        "light": s_of((light.x, light.y) for light in spec.lights),
+        "obstacle": s_of((o.x, o.y) for o in spec.obstacles),
+        "walker": s_of(tuple(w.state(t)[:2]) for w in getattr(sim, "walkers", [])),
+    }
+    lead = getattr(sim, "lead", None)
+    if lead is not None:
+        out["lead"] = s_of([tuple(lead.state()[:2])])
+    return {k: v for k, v in out.items() if v}
+
+
+def sample_light_phase_time(rng: np.random.Generator, light, t_max: float) -> float:
+    """A time at which `light` shows a state drawn uniformly from those in its cycle (not by duration:
+    yellow lasts 3 s of a ~60 s cycle and would be seen once in twenty frames)."""
+    states = sorted({state for state, _ in light.phases})
+    want = states[int(rng.integers(len(states)))]
+    starts, t0 = [], 0.0
+    for state, d in light.phases:
+        if state == want:
+            starts.append((t0, d))
+        t0 += d
+    start, d = starts[int(rng.integers(len(starts)))]
+    # stay 5 % inside the phase so float rounding at the boundary cannot flip the state
+    return float(min(start + rng.uniform(0.05, 0.95) * d, t_max))
+
+
+def sample_humanoid_jitter(rng: np.random.Generator, model_z: float, model_pitch: float, model_x: float):
+    """Camera pose offsets (dx, dy, dz, droll, dpitch, dyaw) that turn the car camera into a humanoid
+    head camera: over the body centre (the placement point), 1.2–1.7 m high, 0–25 deg down."""
+    height = rng.uniform(*HUMANOID_CAMERA_HEIGHT_M)
+    pitch = rng.uniform(*HUMANOID_CAMERA_PITCH_RAD)
+    return (
+        float(-model_x + rng.normal(0.0, 0.05)),
+        float(rng.normal(0.0, 0.05)),
+        float(height - model_z),
+        float(rng.normal(0.0, 0.04)),  # walking sways the head more than a car body rolls
+        float(pitch - model_pitch),
+        float(rng.normal(0.0, 0.03)),
+    )
+
+
+def sample_train_view(
+    rng: np.random.Generator, sim, route_length: float, camera, humanoid_fraction: float = HUMANOID_FRACTION
+) -> tuple[Placement, bool]:
+    """One frame of the ``train`` profile: set the scene time, return (placement, humanoid?)."""
+    t_max = float(sim.time_limit_s)
+    lights = sim.spec.lights
+    humanoid = bool(rng.random() < humanoid_fraction)
+    t = float(rng.uniform(0.0, t_max))
+    sim.set_time(t)
+    targets = typed_targets(sim, t)
+    kind = None
+    if targets and rng.random() < 0.85:
+        kinds = sorted(targets)
+        kind = kinds[int(rng.integers(len(kinds)))]
+    if kind == "light" or (lights and kind is None and rng.random() < 0.5):
+        t = sample_light_phase_time(rng, lights[int(rng.integers(len(lights)))], t_max)
+        sim.set_time(t)
+        targets = typed_targets(sim, t)  # walkers moved with the new time
+    if kind is not None:
+        near, far = (2.0, 25.0) if humanoid else (3.0, 35.0)
+        pool = targets[kind]
+        s = float(pool[int(rng.integers(len(pool)))] - rng.uniform(near, far))
+    else:
+        s = float(rng.uniform(0.0, route_length))
+    s = float(np.clip(s, 0.0, max(route_length - 5.0, 0.0)))
+    if not humanoid:
+        base = sample_placement(rng, route_length)  # lateral/yaw/jitter statistics of the car profile
+        return Placement(s, base.lateral, base.yaw_offset, base.jitter), False
+    lateral = float(rng.uniform(-2.5, 2.5) * 3.5)  # road and both sidewalks
+    mode = rng.random()
+    if mode < 0.6:
+        yaw = float(rng.normal(0.0, 0.3))
+    elif mode < 0.85:  # crossing the road
+        yaw = float(rng.choice([-1.0, 1.0]) * math.pi / 2 + rng.normal(0.0, 0.3))
+    else:
+        yaw = float(rng.uniform(-math.pi, math.pi))
+    jitter = sample_humanoid_jitter(rng, camera.z, camera.pitch, camera.x)
+    return Placement(s, lateral, yaw, jitter), True
+
+
+def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarray, np.ndarray]:
+    """Render `frames` labelled frames of scene `seed` with sampling `profile` (see module doc).
+    Returns rgb (N,H,W,3), labels (N,H,W)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown sampling profile {profile!r}; expected one of {PROFILES}")
     from sim.engine import Simulation
     from sim.scenarios import SCENARIO_NAMES
 
@@ -131,10 +240,17 @@ def render_scene(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
         # the lead vehicle appear at different places.
         t_max = float(sim.time_limit_s)
         for i in range(frames):
-            t = sample_scene_time(rng, sim.spec.lights, t_max)
-            sim.set_time(t)
-            p = sample_placement(rng, length, targets=interesting_route_s(sim, t))
+            humanoid = False
+            if profile == "car":
+                t = sample_scene_time(rng, sim.spec.lights, t_max)
+                sim.set_time(t)
+                p = sample_placement(rng, length, targets=interesting_route_s(sim, t))
+            else:
+                fraction = 1.0 if profile == "humanoid" else HUMANOID_FRACTION
+                p, humanoid = sample_train_view(rng, sim, length, sim.camera_model, fraction)
             sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
+            if humanoid:  # a walking robot has no car around its camera
+                sim.world.set_pose(sim.world.ego_id, sim.ego.x + 1e4, sim.ego.y + 1e4, 0.0)
             frame = sim.render_camera(pose_jitter=p.jitter, ground_truth=True)
             if frame.tags is None:
                 raise RuntimeError("sim.render_camera(ground_truth=True) returned no tags")
@@ -151,9 +267,18 @@ def _shard_path(out_dir: Path, seeds: list[int]) -> Path:
     return out_dir / f"shard_{seeds[0]:05d}_{seeds[-1]:05d}.npz"
 
 
-def generate(out_dir: Path, seeds: range | list[int], frames_per_seed: int, *, progress: bool = True) -> Path:
-    """Render and write shards for `seeds`; shards already present with the same parameters are kept
-    (so re-running training does not re-render). Returns `out_dir`."""
+def generate(
+    out_dir: Path,
+    seeds: range | list[int],
+    frames_per_seed: int,
+    *,
+    progress: bool = True,
+    profile: str = "car",
+) -> Path:
+    """Render and write shards for `seeds` with sampling `profile`; shards already present with the
+    same parameters are kept (so re-running training does not re-render). Returns `out_dir`."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown sampling profile {profile!r}; expected one of {PROFILES}")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("no seeds given")
@@ -170,6 +295,7 @@ def generate(out_dir: Path, seeds: range | list[int], frames_per_seed: int, *, p
         "height": CAMERA_HEIGHT,
         # cached shards are stale when the lens changes
         "camera_hfov_deg": round(math.degrees(CAMERA_HFOV), 3),
+        "profile": profile,
     }
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
@@ -187,7 +313,7 @@ def generate(out_dir: Path, seeds: range | list[int], frames_per_seed: int, *, p
     for chunk in todo:
         rgbs, labels, frame_seeds = [], [], []
         for seed in chunk:
-            r, lab = render_scene(seed, frames_per_seed)
+            r, lab = render_scene(seed, frames_per_seed, profile=profile)
             rgbs.append(r)
             labels.append(lab)
             frame_seeds.append(np.full(len(r), seed, np.int64))
@@ -209,6 +335,11 @@ def load(data_dir: Path, seeds: range | list[int] | None = None) -> tuple[np.nda
     data_dir = Path(data_dir)
     paths = sorted(data_dir.glob("shard_*.npz"))
     paths = [p for p in paths if not p.name.endswith(".tmp.npz")]
+    manifest_path = data_dir / "manifest.json"
+    if manifest_path.is_file():
+        # Shards left over from other generation parameters are stale: read only the listed ones.
+        listed = set(json.loads(manifest_path.read_text()).get("shards", {}))
+        paths = [p for p in paths if p.name in listed]
     if not paths:
         raise FileNotFoundError(f"no shards in {data_dir}; generate them with perception.dataset.generate")
     wanted = None if seeds is None else {int(s) for s in seeds}

@@ -46,19 +46,21 @@ def class_weights(labels: np.ndarray, power: float = 0.6, max_weight: float = 20
     return np.clip(w, 0.1, max_weight).astype(np.float32)
 
 
-def frame_sampling_weights(labels: np.ndarray) -> np.ndarray:
-    """Per-frame sampling probability: frames showing rare classes (objects, light heads) are drawn
-    more often. Class weights alone cannot help when a class is absent from most batches."""
+def frame_sampling_weights(labels: np.ndarray, target_fraction: float = 0.2, cap: float = 5.0) -> np.ndarray:
+    """Per-frame sampling probability: a frame showing a rare class (objects, light heads) gets
+    1 + Σ over the rare classes it shows of clip(target_fraction / fraction of frames showing that
+    class, 0.5, cap), so a class seen in 3 % of the frames (yellow lights) is drawn about as often
+    as one seen in 20 %. Class weights alone cannot help when a class is absent from most batches."""
     from perception.classes import OBSTACLE_CLASSES, TRAFFIC_LIGHT_CLASSES
 
+    if target_fraction <= 0 or cap < 0.5:
+        raise ValueError(f"need target_fraction > 0 and cap >= 0.5, got {target_fraction}, {cap}")
     flat = labels.reshape(len(labels), -1)
-    has_object = np.zeros(len(labels), bool)
-    has_light = np.zeros(len(labels), bool)
-    for c in OBSTACLE_CLASSES:
-        has_object |= (flat == c).any(axis=1)
-    for c in TRAFFIC_LIGHT_CLASSES:
-        has_light |= (flat == c).any(axis=1)
-    w = 1.0 + 2.0 * has_object + 3.0 * has_light
+    w = np.ones(len(labels))
+    for c in (*OBSTACLE_CLASSES, *TRAFFIC_LIGHT_CLASSES):
+        shows = (flat == c).any(axis=1)
+        if shows.any():
+            w += shows * np.clip(target_fraction / shows.mean(), 0.5, cap)
     return w / w.sum()
 
 
@@ -271,6 +273,12 @@ def _load_state(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def dataset_profiles() -> tuple[str, ...]:
+    from perception.dataset import PROFILES
+
+    return PROFILES
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="fleetpilot train perception",
@@ -298,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--dice-weight", type=float, default=0.5, help="soft-Dice term weight (0 = CE only)")
     p.add_argument("--init", type=Path, default=None, help="start from these float weights (segnet_last.pt)")
+    p.add_argument(
+        "--profile",
+        choices=dataset_profiles(),
+        default="train",
+        help="training-frame sampler (perception/dataset.py); held-out frames always use 'car'",
+    )
     args = p.parse_args(argv)
 
     overlap = set(args.seeds) & set(args.eval_seeds)
@@ -309,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     train_dir = dataset.generate(
-        args.data / "train", args.seeds, args.frames_per_seed, progress=not args.no_progress
+        args.data / ("train" if args.profile == "car" else f"train_{args.profile}"),
+        args.seeds,
+        args.frames_per_seed,
+        progress=not args.no_progress,
+        profile=args.profile,
     )
     eval_dir = dataset.generate(
         args.data / "eval", args.eval_seeds, args.eval_frames_per_seed, progress=not args.no_progress
@@ -356,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seeds": f"{args.seeds.start}:{args.seeds.stop}",
         "eval_seeds": f"{args.eval_seeds.start}:{args.eval_seeds.stop}",
         "frames_per_seed": args.frames_per_seed,
+        "profile": args.profile,
         "eval_frames_per_seed": args.eval_frames_per_seed,
         "train_frames": len(rgb),
         "epochs": args.epochs,

@@ -31,7 +31,7 @@ def test_shard_round_trip(tmp_path, synthetic_frames):
 def fake_sim(monkeypatch, synthetic_frames):
     calls = []
 
-    def render(seed, frames):
+    def render(seed, frames, profile="car"):
         calls.append(seed)
         return synthetic_frames(frames, seed)
 
