@@ -1,0 +1,1 @@
+"""Reasoning backends behind one interface (cloud_reasoner.backends.base.Backend)."""
