@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[ros,dev,train]'
+	$(BIN)/python -m planning.locomotion_export  # humanoid policy → ONNX, from the installed pybullet
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
