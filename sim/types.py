@@ -75,3 +75,44 @@ class SensorBatch:
     imu: list[Imu] = field(default_factory=list)
     camera: CameraFrame | None = None
     clock_ns: int = 0
+
+
+@dataclass(frozen=True)
+class Proprioception:
+    """A legged body's own state, read from raw simulator state (added for the humanoid; the car does
+    not use it). Joint arrays are in the locomotion policy's action order. World frame unless noted."""
+
+    stamp_ns: int
+    joint_pos: np.ndarray  # (J,) rad
+    joint_vel: np.ndarray  # (J,) rad/s
+    joint_lower: np.ndarray  # (J,) rad, joint limits
+    joint_upper: np.ndarray  # (J,) rad
+    torso_xyz: np.ndarray  # (3,) m, torso (base link) origin
+    torso_rpy: np.ndarray  # (3,) rad, roll pitch yaw (pybullet getEulerFromQuaternion)
+    torso_lin_vel: np.ndarray  # (3,) m/s, world frame
+    torso_ang_vel: np.ndarray  # (3,) rad/s, world frame
+    parts_mean_xy: np.ndarray  # (2,) m, mean x, y of all body parts (the policy's notion of "body position")
+    foot_contact: np.ndarray  # (F,) 1.0 if that foot touches the floor now (right, left), else 0.0
+
+    def __post_init__(self) -> None:
+        j = np.shape(self.joint_pos)
+        if len(j) != 1:
+            raise ValueError(f"joint_pos must be 1-D, got shape {j}")
+        for name in ("joint_vel", "joint_lower", "joint_upper"):
+            if np.shape(getattr(self, name)) != j:
+                raise ValueError(
+                    f"{name} must have shape {j} like joint_pos, not {np.shape(getattr(self, name))}"
+                )
+        for name, shape in (
+            ("torso_xyz", (3,)),
+            ("torso_rpy", (3,)),
+            ("torso_lin_vel", (3,)),
+            ("torso_ang_vel", (3,)),
+            ("parts_mean_xy", (2,)),
+        ):
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {np.shape(getattr(self, name))}")
+        if np.ndim(self.foot_contact) != 1:
+            raise ValueError(f"foot_contact must be 1-D, got shape {np.shape(self.foot_contact)}")
+        if np.any(np.asarray(self.joint_upper) <= np.asarray(self.joint_lower)):
+            raise ValueError("every joint needs joint_upper > joint_lower")
