@@ -65,8 +65,10 @@ class DepthwiseSeparable(nn.Module):
 class SegNetLite(nn.Module):
     """Takes normalised NCHW float32, returns NCHW logits at the input resolution."""
 
-    def __init__(self, num_classes: int = NUM_CLASSES, width: int = 16) -> None:
+    def __init__(self, num_classes: int = NUM_CLASSES, width: int = 16, refine: int = 0) -> None:
         super().__init__()
+        if width < 1 or refine < 0:
+            raise ValueError(f"need width >= 1 and refine >= 0, got width={width}, refine={refine}")
         w = width
         self.detail = conv_bn_relu(3, 8)  # 1/1
         self.stem = conv_bn_relu(3, w, stride=2)  # 1/2
@@ -86,6 +88,14 @@ class SegNetLite(nn.Module):
         self.up2 = DepthwiseSeparable(2 * w + w, w)  # 1/2
         self.up3 = DepthwiseSeparable(w + 8, w)  # 1/1
         self.classifier = nn.Conv2d(w, num_classes, 1)
+        # Optional full-resolution refinement: a second look at the decoder features next to the
+        # detail features, added to the logits. Its last layer starts at zero, so a trained network
+        # gains it without changing its output (fine-tuning with --init from a refine=0 model).
+        self.refine = None
+        if refine > 0:
+            self.refine = nn.Sequential(DepthwiseSeparable(w + 8, refine), nn.Conv2d(refine, num_classes, 1))
+            nn.init.zeros_(self.refine[-1].weight)
+            nn.init.zeros_(self.refine[-1].bias)
 
     @staticmethod
     def _up_cat(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -100,7 +110,10 @@ class SegNetLite(nn.Module):
         y = self.up1(self._up_cat(s3, s2))
         y = self.up2(self._up_cat(y, s1))
         y = self.up3(self._up_cat(y, d))
-        return self.classifier(y)
+        logits = self.classifier(y)
+        if self.refine is not None:
+            logits = logits + self.refine(torch.cat([y, d], dim=1))
+        return logits
 
 
 def normalise_nhwc_uint8(image: torch.Tensor) -> torch.Tensor:

@@ -113,6 +113,7 @@ def train_model(
     max_steps: int | None = None,
     dice_weight: float = 0.5,
     init_state: dict | None = None,
+    refine: int = 0,
 ):
     """Returns the trained SegNetLite (eval mode) and a history dict."""
     import torch
@@ -126,9 +127,9 @@ def train_model(
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = SegNetLite(width=width)
+    net = SegNetLite(width=width, refine=refine)
     if init_state is not None:
-        net.load_state_dict(init_state)
+        load_init_state(net, init_state)
     weights = torch.from_numpy(class_weights(labels))
     steps_per_epoch = max(1, int(np.ceil(len(rgb) / batch_size)))
     total = steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
@@ -166,6 +167,21 @@ def train_model(
     bar.close()
     net.eval()
     return net, history
+
+
+def load_init_state(net, state: dict) -> None:
+    """Load --init weights. Only the zero-initialised refinement head may be missing from them (it is
+    how a refine=0 model grows one); any other mismatch is an error, never a silent partial load."""
+    try:
+        result = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even when strict=False
+        raise ValueError(f"--init weights do not fit this network (width/refine?): {exc}") from exc
+    missing = [k for k in result.missing_keys if not k.startswith("refine.")]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"--init weights do not fit this network (width/refine?): missing {missing[:5]}, "
+            f"unexpected {list(result.unexpected_keys)[:5]}"
+        )
 
 
 def export_onnx(net, out_path: Path, height: int, width: int) -> Path:
@@ -206,13 +222,27 @@ def write_model_card(meta: dict, path: Path) -> None:
     if oracle is not None:
         per_class = ", ".join(f"{k} {v:.2f}" for k, v in oracle["per_class_iou"].items() if v is not None)
         oracle_line = f"{oracle['miou']:.3f} ({per_class})"
+    steps = meta.get("reproduce", [meta["command"]])
+    if len(steps) == 1:
+        reproduce_text = f"```\n{steps[0]}\n```"
+    else:
+        reproduce_text = (
+            "Run in order; each command fine-tunes (`--init`) the float weights the one before saved:\n```\n"
+            + "\n".join(steps)
+            + "\n```"
+        )
+    extra_text = ""
+    for title, em in meta.get("extra_metrics", {}).items():
+        per = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in em["per_class_iou"].items())
+        extra_text += f"\n{title}: mIoU **{em['miou']:.3f}** ({em['frames']} frames; {per}).\n"
     rows = "\n".join(
         f"| {name} | {'n/a (absent)' if iou is None else f'{iou:.3f}'} |"
         for name, iou in m["per_class_iou"].items()
     )
     text = f"""# segnet.onnx — model card
 
-Small encoder-decoder CNN (perception/model.py, `SegNetLite`, width {meta["width"]}) for 160×120
+Small encoder-decoder CNN (perception/model.py, `SegNetLite`, width {meta["width"]}, full-resolution
+refinement head {meta.get("refine", 0)} channels) for 160×120
 semantic segmentation of the fleetpilot PyBullet world into {len(meta["classes"])} classes:
 {", ".join(meta["classes"])}.
 
@@ -224,17 +254,19 @@ semantic segmentation of the fleetpilot PyBullet world into {len(meta["classes"]
 
 ## Data
 Rendered by perception/dataset.py from the simulator (seed = scene; scenario = SCENARIO_NAMES[seed % n];
-odd seeds randomise appearance; random ego placements biased towards objects, camera pose jitter,
-random scene time so lights show every phase).
+odd seeds randomise appearance; camera pose jitter; random scene time). Sampling profiles
+(perception/dataset.py docstring): `car` = the car's front camera, placements biased towards objects;
+`train` = placements aimed at one kind of target (light, walker, obstacle, lead car) chosen uniformly,
+light states red/yellow/green drawn equally, and 15 % humanoid head-camera views (1.2–1.7 m high,
+0–25° down, any heading, on road or sidewalk).
 * training seeds {meta["train_seeds"]}, {meta["frames_per_seed"]} frames each
-  ({meta["train_frames"]} frames)
+  ({meta["train_frames"]} frames, profile `{meta.get("profile", "car")}`)
 * held-out evaluation seeds {meta["eval_seeds"]}, {meta["eval_frames_per_seed"]} frames each
-  ({m["frames"]} frames), disjoint from training.
+  ({m["frames"]} frames, profile `car`), disjoint from training and never used for any choice
+  made during training.
 
 ## Reproduce
-```
-{meta["command"]}
-```
+{reproduce_text}
 Data generation {meta["timing_s"]["data"]:.0f} s, training {meta["timing_s"]["train"]:.0f} s on this machine
 ({meta["epochs"]} epochs, class-weighted cross-entropy + {meta.get("dice_weight", 0)} x soft Dice,
 AdamW + one-cycle LR, flip/brightness/colour augmentation).
@@ -250,7 +282,7 @@ p99 {m["latency_ms"]["p99"]:.2f} ms.
 | class | IoU |
 |---|---|
 {rows}
-
+{extra_text}
 ## Limitations
 * Trained only on the simulator's flat-shaded TinyRenderer images; no real-camera transfer is implied.
 * Traffic-light heads are a few pixels wide at 160×120 beyond ~20 m, so TL_* IoU is bounded by
@@ -263,6 +295,16 @@ p99 {m["latency_ms"]["p99"]:.2f} ms.
 * The rare classes appear in few held-out frames (5–30), so their IoU is noisy.
 """
     path.write_text(text)
+
+
+def _init_recipe(init: Path | None) -> list[str]:
+    """Commands that produced the --init weights (from their sidecar JSON); [] without --init."""
+    if init is None:
+        return []
+    sidecar = Path(init).with_suffix(".json")
+    if not sidecar.is_file():
+        return [f"# weights {init}: recipe unknown (no {sidecar.name} beside them)"]
+    return list(json.loads(sidecar.read_text())["reproduce"])
 
 
 def _load_state(path: Path) -> dict:
@@ -300,12 +342,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--width", type=int, default=16, help="network base width (channels at 1/2 resolution)")
+    p.add_argument(
+        "--refine", type=int, default=0, help="channels of the full-resolution refinement head (0 = none)"
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0, help="weight init / shuffling seed")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--dice-weight", type=float, default=0.5, help="soft-Dice term weight (0 = CE only)")
     p.add_argument("--init", type=Path, default=None, help="start from these float weights (segnet_last.pt)")
+    p.add_argument(
+        "--also-eval-seeds",
+        type=parse_seed_range,
+        default=None,
+        help="a second held-out car range A:B reported in the card (e.g. 20:40)",
+    )
+    p.add_argument(
+        "--humanoid-eval-frames-per-seed",
+        type=int,
+        default=4,
+        help="humanoid head-camera frames per held-out seed reported in the card (0 = skip)",
+    )
+    p.add_argument(
+        "--save-weights",
+        type=Path,
+        default=None,
+        help="where to keep the float weights for a later --init (default: DATA/segnet_last.pt)",
+    )
     p.add_argument(
         "--profile",
         choices=dataset_profiles(),
@@ -346,16 +409,41 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress,
         dice_weight=args.dice_weight,
         init_state=None if args.init is None else _load_state(args.init),
+        refine=args.refine,
     )
     t_train = time.perf_counter() - t0 - t_data
     export_onnx(net, args.out, rgb.shape[1], rgb.shape[2])
     import torch
 
-    # The float weights, for fine-tuning later; kept with the data (gitignored), not shipped.
-    torch.save(net.state_dict(), args.data / "segnet_last.pt")
+    # The float weights, for fine-tuning later; kept with the data (gitignored), not shipped. A sidecar
+    # JSON holds the commands that produced them, so a model fine-tuned with --init can name its
+    # whole recipe in its card.
+    command = "fleetpilot train perception " + " ".join(argv if argv is not None else [])
+    reproduce = [*_init_recipe(args.init), command]
+    weights_path = args.save_weights if args.save_weights is not None else args.data / "segnet_last.pt"
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), weights_path)
+    weights_path.with_suffix(".json").write_text(json.dumps({"reproduce": reproduce}, indent=1))
 
     eval_rgb, eval_labels, _ = dataset.load(eval_dir, args.eval_seeds)
     metrics = evaluate_arrays(eval_rgb, eval_labels, model_path=args.out, threads=1)
+    extra_sets = []
+    if args.also_eval_seeds is not None:
+        if set(args.also_eval_seeds) & set(args.seeds):
+            p.error("--also-eval-seeds overlap the training seeds")
+        seeds = args.also_eval_seeds
+        name = f"eval_{seeds.start}_{seeds.stop}"
+        extra_sets.append((f"Held-out car seeds {seeds.start}:{seeds.stop}", name, seeds, "car"))
+    if args.humanoid_eval_frames_per_seed > 0:
+        title = f"Humanoid head camera, held-out seeds {args.eval_seeds.start}:{args.eval_seeds.stop}"
+        extra_sets.append((title, "eval_humanoid", args.eval_seeds, "humanoid"))
+    extra_metrics = {}
+    for title, name, seeds, profile in extra_sets:
+        frames = args.eval_frames_per_seed if profile == "car" else args.humanoid_eval_frames_per_seed
+        d = dataset.generate(args.data / name, seeds, frames, progress=not args.no_progress, profile=profile)
+        x_rgb, x_labels, _ = dataset.load(d, seeds)
+        em = evaluate_arrays(x_rgb, x_labels, model_path=args.out, threads=1)
+        extra_metrics[title] = {k: em[k] for k in ("miou", "per_class_iou", "frames")}
     meta = {
         "classes": NAMES,
         "input": {
@@ -381,11 +469,14 @@ def main(argv: list[str] | None = None) -> int:
         "dice_weight": args.dice_weight,
         "camera_hfov_deg": round(math.degrees(CAMERA_HFOV), 3),
         "width": args.width,
-        "command": "fleetpilot train perception " + " ".join(argv if argv is not None else []),
+        "refine": args.refine,
+        "command": command,
+        "reproduce": reproduce,
         "loss_per_epoch": [round(x, 4) for x in history["loss"]],
         "class_weights": [round(x, 3) for x in history["weights"]],
         "timing_s": {"data": round(t_data, 1), "train": round(t_train, 1)},
         "metrics": metrics,
+        "extra_metrics": extra_metrics,
         "eval_object_pixels": object_pixel_stats(eval_labels),
         "half_resolution_oracle": {
             k: v for k, v in half_resolution_oracle(eval_labels).items() if k in ("miou", "per_class_iou")
