@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cloud_reasoner.fleet.blobs import check_digest_format, verify
+from cloud_reasoner.fleet.blobs import check_digest_format, digest_of, verify
 from cloud_reasoner.fleet.jobs import JobSpec
 from cloud_reasoner.fleet.policy import OptInPolicy, Reason, VehicleState, eligibility
 from cloud_reasoner.fleet.validation import (
@@ -136,6 +136,7 @@ class FleetStore(Protocol):
     ) -> bool: ...
     def submit(self, vehicle_id: str, items: Sequence[ResultItem], now_ns: int) -> list[SubmitOutcome]: ...
     def release(self, vehicle_id: str, lease_id: int, checkpoint_digest: str | None, now_ns: int) -> bool: ...
+    def inactive_leases(self, vehicle_id: str, lease_ids: Sequence[int], now_ns: int) -> list[int]: ...
     def expire_leases(self, now_ns: int) -> int: ...
     def summary(self) -> dict: ...
 
@@ -344,6 +345,27 @@ class SqliteFleetStore:
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)", (digest, len(data), data))
 
+    def put_blobs(self, blobs: Iterable[bytes]) -> list[str]:
+        """Store many blobs in one transaction (admin side: job inputs); returns their digests."""
+        digests = []
+        with self._tx() as db:
+            for data in blobs:
+                digest = digest_of(data)
+                db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)", (digest, len(data), data))
+                digests.append(digest)
+        return digests
+
+    def add_tokens(self, vehicle_ids: Iterable[str]) -> dict[str, str]:
+        """`add_token` for many vehicles in one transaction: {vehicle_id: token}."""
+        out = {}
+        with self._tx() as db:
+            for vid in vehicle_ids:
+                _check_id(vid, "vehicle_id")
+                token = secrets.token_urlsafe(24)
+                db.execute("INSERT INTO tokens VALUES (?, ?)", (_token_hash(token), vid))
+                out[vid] = token
+        return out
+
     def get_blob(self, digest: str) -> bytes | None:
         check_digest_format(digest)
         with self._lock:
@@ -455,6 +477,22 @@ class SqliteFleetStore:
                 (checkpoint_digest or None, progress, lease_id),
             )
         return True
+
+    def inactive_leases(self, vehicle_id: str, lease_ids: Sequence[int], now_ns: int) -> list[int]:
+        """Those of `lease_ids` this vehicle should stop: not its own, not active, or past deadline."""
+        if not lease_ids:
+            return []
+        with self._lock:
+            marks = ",".join("?" * len(lease_ids))
+            live = {
+                lid
+                for (lid,) in self._db.execute(
+                    f"SELECT lease_id FROM leases WHERE lease_id IN ({marks}) AND vehicle_id=?"
+                    " AND state='active' AND deadline_ns >= ?",
+                    (*lease_ids, vehicle_id, now_ns),
+                )
+            }
+        return [lid for lid in lease_ids if lid not in live]
 
     def release(self, vehicle_id: str, lease_id: int, checkpoint_digest: str | None, now_ns: int) -> bool:
         """Give a lease back (preemption). Its slot reopens at once. False if it was not active."""

@@ -120,7 +120,7 @@ def test_expired_lease_is_reissued_and_late_result_not_credited(store):
     register(store, "slow", "b", "c")
     add_jobs(store, 1)
     (ls,), _ = store.lease("slow", PARKED, 1, TTL, 0)
-    (lb,), _ = store.lease("b", PARKED, 1, TTL, 0)
+    store.lease("b", PARKED, 1, TTL, 0)
     assert store.expire_leases(TTL + 1) == 2
     assert store.submit("slow", [item(ls, 0)], TTL + 2)[0].status == "late"
     (lc,), _ = store.lease("c", PARKED, 1, TTL, TTL + 3)

@@ -1,0 +1,134 @@
+"""Serving the Fleet service.
+
+`FleetRuntime` wires a store, the servicer and the lease sweeper (expired leases → re-issue) onto a
+grpc.aio server; `attach(server)` adds it to an existing server (the System 2 server), `serve()`
+runs it stand-alone. `python -m cloud_reasoner.fleet.server --db PATH` is the stand-alone process the
+simulator starts (and kills -9, and restarts on the same database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from cloud_reasoner.fleet.service import Authenticate, FleetServicer, TokenAuthenticator, add_to_server
+from cloud_reasoner.fleet.store import SqliteFleetStore, StoreConfig
+
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+
+
+class FleetRuntime:
+    def __init__(
+        self,
+        store: SqliteFleetStore,
+        authenticate: Authenticate | None = None,
+        *,
+        lease_ttl_s: float = 600.0,
+        sweep_period_s: float = 1.0,
+    ) -> None:
+        self.store = store
+        auth = authenticate or TokenAuthenticator(store)
+        self.servicer = FleetServicer(store, auth, lease_ttl_s=lease_ttl_s)
+        self.sweep_period_s = sweep_period_s
+        self._sweeper: asyncio.Task | None = None
+
+    def attach(self, server: grpc.aio.Server) -> None:
+        add_to_server(self.servicer, server)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_period_s)
+            self.store.expire_leases(time.time_ns())
+
+    def start_sweeper(self) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def stop_sweeper(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+
+def new_server(max_concurrent_rpcs: int | None = None) -> grpc.aio.Server:
+    return grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+    )
+
+
+async def serve(
+    db: Path,
+    listen: str = "127.0.0.1:0",
+    *,
+    config: StoreConfig | None = None,
+    lease_ttl_s: float = 600.0,
+    sweep_period_s: float = 1.0,
+    port_file: Path | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    store = SqliteFleetStore(db, config)
+    runtime = FleetRuntime(store, lease_ttl_s=lease_ttl_s, sweep_period_s=sweep_period_s)
+    server = new_server()
+    runtime.attach(server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise RuntimeError(f"could not listen on {listen}")
+    await server.start()
+    runtime.start_sweeper()
+    if port_file is not None:
+        tmp = port_file.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(port_file)  # atomic: a reader never sees a half-written port
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    print(json.dumps({"event": "fleet_serving", "port": port, "db": str(db)}), file=sys.stderr, flush=True)
+    await stop.wait()
+    await runtime.stop_sweeper()
+    await server.stop(grace=1.0)
+    store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="stand-alone Fleet server (the simulator's server process)")
+    ap.add_argument("--db", type=Path, required=True)
+    ap.add_argument("--listen", default="127.0.0.1:0")
+    ap.add_argument("--port-file", type=Path)
+    ap.add_argument("--lease-ttl", type=float, default=600.0, help="lease deadline, seconds")
+    ap.add_argument("--sweep-period", type=float, default=1.0)
+    ap.add_argument("--trust-after", type=int, default=10)
+    ap.add_argument("--spot-check", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    config = StoreConfig(
+        trust_after=args.trust_after, spot_check_probability=args.spot_check, spot_check_seed=args.seed
+    )
+    asyncio.run(
+        serve(
+            args.db,
+            args.listen,
+            config=config,
+            lease_ttl_s=args.lease_ttl,
+            sweep_period_s=args.sweep_period,
+            port_file=args.port_file,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
