@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--json", type=Path, help="also write the report here")
     sim.add_argument("--units-per-lease", type=int, default=8, help="work units handed out per LeaseJob")
-    sim.add_argument("--lease-ttl", type=float, default=3.0, help="lease deadline in seconds")
+    sim.add_argument("--lease-ttl", type=float, default=10.0, help="lease deadline in seconds")
     sim.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     sim.add_argument(
         "--seconds-per-job", type=float, help="stand-in job time (default: measured from the real executor)"

@@ -54,7 +54,7 @@ class SimConfig:
     kill_server_at: float | None = None
     seed: int = 0
     units_per_lease: int = 8
-    lease_ttl_s: float = 3.0
+    lease_ttl_s: float = 10.0
     channels: int = 4
     timeout_s: float = 600.0
     seconds_per_job: float | None = None  # None: calibrate against the real executor
@@ -370,12 +370,12 @@ async def _drive(
     ids = list(tokens)
     malicious = set(rng.choice(len(ids), size=round(cfg.malicious * len(ids)), replace=False).tolist())
     churners = set(rng.choice(len(ids), size=round(cfg.churn * len(ids)), replace=False).tolist())
-    # churners vanish somewhere in the first part of the expected run
-    expected_s = max(2.0, cfg.jobs * 1.5 / 500.0)
+    # churners vanish somewhere in the first half of the expected run (at the target rate)
+    expected_s = max(2.0, cfg.jobs / 500.0)
     vehicles = []
     for i, vid in enumerate(ids):
         client = FleetClient(channels[i % len(channels)], vid, tokens[vid], timeout_s=5.0)
-        churn_at = t0 + float(rng.uniform(0.5, 0.6 * expected_s)) if i in churners else None
+        churn_at = t0 + float(rng.uniform(0.5, 0.5 * expected_s)) if i in churners else None
         vrng = np.random.default_rng([cfg.seed, i])
         vehicles.append(
             VirtualVehicle(
