@@ -16,6 +16,10 @@ it step by step):
     clipped to [-5, 5], float32.
 
 "Body position" is the mean x, y of all body parts (Proprioception.parts_mean_xy), not the torso origin.
+The original's parts dictionary also holds the floor (a body part at the world origin), which pulls its
+body position 1/31 of the way towards the origin; harmless on its 26 m training field, wrong in a large
+world. ObservationBuilder(floor_part=True) reproduces it (bit for bit: the observation then equals the
+original's over whole episodes, checked with a stubbed gym); the default uses the robot's 30 parts only.
 The one-period lag of the foot contacts exists because the original environment updates them after
 building the observation; the policy was trained with it, so ObservationBuilder keeps it.
 
@@ -24,6 +28,7 @@ Pure numpy + onnxruntime: no pybullet here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -38,6 +43,7 @@ INITIAL_Z = 0.8  # the environment's reference torso height for obs[0]
 VELOCITY_SCALE = 0.3
 JOINT_SPEED_SCALE = 0.1
 OBS_CLIP = 5.0
+N_BODY_PARTS = 30  # torso + 29 links of humanoid_symmetric.xml
 
 
 def default_model_path() -> Path:
@@ -92,15 +98,20 @@ def build_observation(proprio: Proprioception, target_xy, foot_contact) -> np.nd
 
 class ObservationBuilder:
     """build_observation with the original's one-period lag of the foot contacts: the observation of
-    period k reports the contacts read at period k-1 (zeros at the first period after reset())."""
+    period k reports the contacts read at period k-1 (zeros at the first period after reset()).
+    floor_part=True: count the original's floor part at the world origin in the body position."""
 
-    def __init__(self) -> None:
+    def __init__(self, floor_part: bool = False) -> None:
+        self.floor_part = bool(floor_part)
         self._lagged_contact = np.zeros(N_FEET, dtype=np.float32)
 
     def reset(self) -> None:
         self._lagged_contact[:] = 0.0
 
     def build(self, proprio: Proprioception, target_xy) -> np.ndarray:
+        if self.floor_part:
+            shrunk = np.asarray(proprio.parts_mean_xy) * (N_BODY_PARTS / (N_BODY_PARTS + 1))
+            proprio = dataclasses.replace(proprio, parts_mean_xy=shrunk)
         obs = build_observation(proprio, target_xy, self._lagged_contact)
         self._lagged_contact = np.asarray(proprio.foot_contact, dtype=np.float32).copy()
         return obs
@@ -176,9 +187,9 @@ class LocomotionPolicy:
 class LocomotionController:
     """What the locomotion node runs each control period: body state + target → 17 actions."""
 
-    def __init__(self, policy: LocomotionPolicy | None = None):
+    def __init__(self, policy: LocomotionPolicy | None = None, floor_part: bool = False):
         self.policy = policy if policy is not None else LocomotionPolicy()
-        self.observations = ObservationBuilder()
+        self.observations = ObservationBuilder(floor_part)
 
     def reset(self) -> None:
         self.observations.reset()
