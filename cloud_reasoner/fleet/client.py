@@ -13,6 +13,11 @@ from cloud_reasoner.fleet.policy import OptInPolicy, VehicleState
 from cloud_reasoner.fleet.service import pb2, pb2_grpc, policy_to_pb, state_to_pb, unit_from_pb
 from cloud_reasoner.fleet.store import Lease
 
+# Shards and models are larger than gRPC's 4 MiB default; the server accepts up to 20 MiB.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 20 * 1024 * 1024),
+    ("grpc.max_send_message_length", 20 * 1024 * 1024),
+]
 STATUS_NAMES = {v: k for k, v in pb2.FleetSubmitStatus.items()}
 
 
@@ -88,7 +93,7 @@ class FleetSyncClient:
     """Blocking client with its own channel (the agent calls it from its worker thread)."""
 
     def __init__(self, target: str, vehicle_id: str, token: str, timeout_s: float = 2.0) -> None:
-        self.channel = grpc.insecure_channel(target)
+        self.channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self.stub = pb2_grpc.FleetStub(self.channel)
         self.vehicle_id = vehicle_id
         self.md = _metadata(token)
@@ -127,12 +132,12 @@ class FleetSyncClient:
         )
         return [unit_from_pb(u) for u in resp.units], resp.reason
 
-    def put_blob(self, data: bytes, digest: str | None = None) -> str:
+    def put_blob(self, data: bytes, digest: str | None = None, timeout_s: float | None = None) -> str:
         digest = digest or digest_of(data)
         self.stub.PutBlob(
             pb2.FleetPutBlobRequest(vehicle_id=self.vehicle_id, data=data, digest=digest),
             metadata=self.md,
-            timeout=self.timeout_s,
+            timeout=timeout_s or self.timeout_s,
         )
         return digest
 

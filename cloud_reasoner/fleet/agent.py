@@ -1,0 +1,222 @@
+"""Vehicle side of fleet compute: eligibility, leasing, a low-priority job process, preemption.
+
+The ROS fleet agent node is meant to be a thin wrapper: it calls `update_state()` whenever the vehicle
+state changes (parked/driving, charging, state of charge, temperature) and `step()` on a timer.
+`update_state()` preempts at once when the policy no longer allows computing (the vehicle is about
+to drive): the job process is told to stop, checkpoints between two frames, and the lease is released
+with that checkpoint; `preempt()` is bounded (`PREEMPT_BUDGET_S`) — if the process does not answer in
+time it is killed and the last periodic checkpoint is used. Driving never waits for a job.
+
+The job runs in a separate process (spawn) at `nice` 10 with one onnxruntime thread, so it cannot
+steal the cores of the driving stack's threads at equal priority and a crash in it cannot take the
+agent down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass, field
+
+import grpc
+
+from cloud_reasoner.fleet.blobs import digest_of
+from cloud_reasoner.fleet.client import FleetSyncClient
+from cloud_reasoner.fleet.policy import OptInPolicy, VehicleState, is_eligible
+from cloud_reasoner.fleet.store import Lease
+
+PREEMPT_BUDGET_S = 0.2
+STOP_WAIT_S = 0.1  # of the budget, how long the job process may take to checkpoint and stop
+RPC_TIMEOUT_S = 0.04
+
+
+def _worker_main(lease: Lease, blobs: dict, conn, stop, niceness: int, threads: int) -> None:
+    """The job process: runs one job, streams checkpoints, answers a stop request with a checkpoint."""
+    from cloud_reasoner.fleet.jobs import ModelCache, Stopped, execute
+
+    with contextlib.suppress(OSError):
+        os.nice(niceness)
+    checkpoint = blobs.get(lease.checkpoint_digest) if lease.checkpoint_digest else None
+    t0 = time.process_time()
+    try:
+        result = execute(
+            lease.job,
+            blobs.__getitem__,
+            models=ModelCache(threads=threads),
+            checkpoint=checkpoint,
+            should_stop=stop.is_set,
+            on_checkpoint=lambda cp, progress: conn.send(("checkpoint", cp, progress)),
+        )
+        conn.send(("result", result, time.process_time() - t0))
+    except Stopped as s:
+        conn.send(("stopped", s.checkpoint, 0.0))
+    except Exception as e:  # reported to the agent, which releases the lease
+        conn.send(("error", repr(e).encode(), 0.0))
+    finally:
+        conn.close()
+
+
+@dataclass
+class AgentStats:
+    leased: int = 0
+    submitted: int = 0
+    preemptions: int = 0
+    preempt_latency_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    last_status: str = ""
+
+
+class FleetAgent:
+    def __init__(
+        self,
+        client: FleetSyncClient,
+        policy: OptInPolicy,
+        owner: str,
+        *,
+        niceness: int = 10,
+        threads: int = 1,
+        heartbeat_period_s: float = 5.0,
+    ) -> None:
+        self.client, self.policy, self.owner = client, policy, owner
+        self.niceness, self.threads = niceness, threads
+        self.heartbeat_period_s = heartbeat_period_s
+        self.state: VehicleState | None = None
+        self.lease: Lease | None = None
+        self.last_checkpoint: bytes | None = None
+        self._proc: mp.Process | None = None
+        self._conn = None
+        self._stop = None
+        self._last_heartbeat = 0.0
+        self._ctx = mp.get_context("spawn")
+        self.stats = AgentStats()
+        self.registered = False
+
+    # --- what the node calls ------------------------------------------------------------------
+
+    def register(self, compute_power_w: float = 30.0) -> None:
+        self.client.register(self.owner, self.policy, compute_power_w)
+        self.registered = True
+
+    def update_state(self, state: VehicleState) -> None:
+        self.state = state
+        if self.busy and not is_eligible(self.policy, state):
+            self.preempt()
+
+    @property
+    def busy(self) -> bool:
+        return self.lease is not None
+
+    def step(self) -> None:
+        """Heartbeat when due; collect the job process's messages; lease a job when idle and eligible."""
+        if self.state is None:
+            return
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self.heartbeat_period_s:
+            self._last_heartbeat = now
+            ids = [self.lease.lease_id] if self.lease else []
+            _, _, inactive = self.client.heartbeat(self.state, ids)
+            if self.lease and self.lease.lease_id in inactive:
+                self._kill_worker()  # expired or released server-side: stop wasting work
+                self.lease = None
+        self._drain()
+        if not self.busy and is_eligible(self.policy, self.state):
+            leases, _ = self.client.lease(self.state, max_units=1)
+            if leases:
+                self._start(leases[0])
+
+    def preempt(self) -> float:
+        """Stop the job, checkpoint, release the lease. Returns the seconds it took (≤ about 0.2)."""
+        t0 = time.perf_counter()
+        if self.lease is None:
+            return 0.0
+        lease, self.lease = self.lease, None
+        if self._stop is not None:
+            self._stop.set()
+        t_end = t0 + STOP_WAIT_S
+        while self._conn is not None and time.perf_counter() < t_end:
+            if self._conn.poll(max(0.0, t_end - time.perf_counter())):
+                kind, payload, _ = self._recv()
+                if kind in ("stopped", "checkpoint"):
+                    self.last_checkpoint = payload
+                if kind in ("stopped", "result", "error", "eof"):
+                    break
+        self._kill_worker()
+        digest = ""
+        remaining = PREEMPT_BUDGET_S - (time.perf_counter() - t0)
+        try:
+            if self.last_checkpoint is not None and remaining > 2 * RPC_TIMEOUT_S:
+                digest = digest_of(self.last_checkpoint)
+                self.client.put_blob(self.last_checkpoint, digest, timeout_s=RPC_TIMEOUT_S)
+            self.client.release(lease.lease_id, digest, timeout_s=RPC_TIMEOUT_S)
+        except grpc.RpcError as e:  # the lease then simply expires and is re-issued
+            self.stats.errors.append(f"release: {e.code()}")
+        dt = time.perf_counter() - t0
+        self.stats.preemptions += 1
+        self.stats.preempt_latency_s.append(dt)
+        return dt
+
+    def close(self) -> None:
+        if self.busy:
+            self.preempt()
+        self._kill_worker()
+
+    # --- job process ------------------------------------------------------------------------------
+
+    def _start(self, lease: Lease) -> None:
+        blobs = {lease.job.input_digest: self.client.get_blob(lease.job.input_digest)}
+        model = lease.job.params.get("model_digest")
+        if model:
+            blobs[model] = self.client.get_blob(model)
+        if lease.checkpoint_digest:
+            blobs[lease.checkpoint_digest] = self.client.get_blob(lease.checkpoint_digest)
+        parent, child = self._ctx.Pipe(duplex=False)
+        self._stop = self._ctx.Event()
+        self._proc = self._ctx.Process(
+            target=_worker_main,
+            args=(lease, blobs, child, self._stop, self.niceness, self.threads),
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        self.lease = lease
+        self.last_checkpoint = None
+        self.stats.leased += 1
+
+    def _recv(self):
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError):
+            return ("eof", b"", 0.0)
+
+    def _drain(self) -> None:
+        while self._conn is not None and self.lease is not None and self._conn.poll(0):
+            kind, payload, seconds = self._recv()
+            lease = self.lease
+            if kind == "checkpoint":
+                self.last_checkpoint = payload
+                digest = self.client.put_blob(payload)
+                self.client.progress(lease.lease_id, digest, 0.0)
+            elif kind == "result":
+                status, _ = self.client.submit(lease.lease_id, payload, seconds)
+                self.stats.submitted += 1
+                self.stats.last_status = status
+                self.lease = None
+                self._kill_worker()
+            elif kind in ("error", "eof"):
+                self.stats.errors.append(payload.decode(errors="replace") or kind)
+                with contextlib.suppress(grpc.RpcError):
+                    self.client.release(lease.lease_id)
+                self.lease = None
+                self._kill_worker()
+
+    def _kill_worker(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(timeout=1.0)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = self._stop = None
