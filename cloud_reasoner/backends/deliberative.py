@@ -1,0 +1,409 @@
+"""The built-in deliberative backend: deterministic, pure Python + numpy, uses only the request.
+
+It is "System 2" in that it searches wider than the on-board planner may: a longer horizon, lateral
+offsets across every lane it is told about, and options the vehicle may not take alone (using the
+oncoming lane to pass a stalled vehicle when oncoming traffic leaves a long enough gap). Steps:
+
+1. Text tasks ("walk to the red box") are parsed against the detected objects -> WALK_TO.
+2. Obstacles (BEV obstacle cells and detected objects) go to route coordinates (s along, d left).
+3. A dynamic-programming corridor search over stations s (1 m apart) x lateral offsets d finds the
+   cheapest collision-free path that stays near the lane centre and changes offset smoothly, first
+   within the lanes of our own direction, then (if that fails) also over the oncoming lane.
+4. The answer: CONTINUE (nothing in the way), FOLLOW_CONES (a cone-shifted corridor), GO_SLOWLY (a
+   nudge within our lanes), PASS_LEFT_ONCOMING (only with a long enough gap in oncoming traffic),
+   WAIT (gap too short, ask again), REROUTE (every known lane blocked) or STOP.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from cloud_reasoner.backends.base import Backend
+from cloud_reasoner.backends.route_frame import RouteFrame
+from cloud_reasoner.query import Advice, EmbodimentKind, MetaAction, QuestionKind, ReasonQuery
+
+# perception.classes.Cls values that block motion (VEHICLE, PEDESTRIAN, OBSTACLE), and OBSTACLE alone
+_BLOCKING_CLASSES = (4, 5, 6)
+_OBSTACLE_CLASS = 6
+_CONE_LABELS = ("cone", "barrier", "barrel", "construction")
+_MOVING_SPEED = 0.5  # m/s: slower objects count as static
+
+_COLORS = (
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "orange",
+    "white",
+    "black",
+    "purple",
+    "pink",
+    "grey",
+    "gray",
+    "brown",
+)
+_SYNONYMS = {
+    "cube": "box",
+    "crate": "box",
+    "boxes": "box",
+    "cones": "cone",
+    "car": "vehicle",
+    "person": "pedestrian",
+}
+_TASK_RE = re.compile(
+    r"\b(?:walk|go|move|head|navigate|come|get)\b(?:\s+(?:over|back))?\s+(?:to|towards?)\b(.*)"
+)
+
+
+class DeliberativeBackend(Backend):
+    name = "deliberative"
+    blocking = False
+
+    def __init__(
+        self,
+        horizon_m: float = 50.0,
+        station_step_m: float = 1.0,
+        lateral_step_m: float = 0.25,
+        max_lateral_rate: float = 0.35,  # |dd/ds|: lateral metres per metre travelled
+        pass_speed_fraction: float = 0.6,
+        gap_margin_s: float = 3.0,
+    ):
+        self.horizon_m = horizon_m
+        self.ds = station_step_m
+        self.dd = lateral_step_m
+        self.max_lateral_rate = max_lateral_rate
+        self.pass_speed_fraction = pass_speed_fraction
+        self.gap_margin_s = gap_margin_s
+
+    # --- entry point ------------------------------------------------------------------------------
+
+    def reason(self, query: ReasonQuery, timeout_s: float) -> Advice:
+        if query.question in (QuestionKind.TEXT_TASK, QuestionKind.FREE_TEXT) or (
+            query.embodiment == EmbodimentKind.HUMANOID and query.text.strip()
+        ):
+            return self._text_task(query)
+        return self._drive(query)
+
+    # --- humanoid text tasks ----------------------------------------------------------------------
+
+    def _text_task(self, q: ReasonQuery) -> Advice:
+        text = q.text.strip().lower()
+        words = re.findall(r"[a-z]+", text)
+        if words and words[0] in ("stop", "halt", "freeze"):
+            return self._advice(MetaAction.STOP, 0.9, "told to stop")
+        if words and words[0] in ("wait", "stay", "hold"):
+            return self._advice(MetaAction.WAIT, 0.9, "told to wait", valid_for_s=5.0)
+        match = _TASK_RE.search(text)
+        if match is None:
+            return self._advice(MetaAction.WAIT, 0.2, f"could not parse the task {q.text!r}", valid_for_s=1.0)
+        target_words = [_SYNONYMS.get(w, w) for w in re.findall(r"[a-z]+", match.group(1))]
+        target_words = [w for w in target_words if w not in ("the", "a", "an", "that", "this", "please")]
+        color = next((w for w in target_words if w in _COLORS), "")
+        color = "grey" if color == "gray" else color
+        nouns = [w for w in target_words if w not in _COLORS]
+        if not nouns:
+            return self._advice(MetaAction.WAIT, 0.2, f"no object named in {q.text!r}", valid_for_s=1.0)
+        label = nouns[0]
+        candidates = [
+            o
+            for o in q.objects
+            if _SYNONYMS.get(o.label, o.label) == label
+            and (not color or o.color.replace("gray", "grey") == color)
+        ]
+        wanted = f"{color} {label}".strip()
+        if not candidates:
+            return self._advice(MetaAction.WAIT, 0.3, f"no {wanted} detected; look around", valid_for_s=1.0)
+        # The nearest match: the one the speaker most likely means, and deterministic on ties (then by id).
+        target = min(candidates, key=lambda o: (math.hypot(o.x - q.x, o.y - q.y), o.object_id))
+        dx, dy = target.x - q.x, target.y - q.y
+        dist = math.hypot(dx, dy)
+        standoff = 0.5 * q.length + 0.5 * max(target.length, target.width) + 0.3
+        if dist <= standoff:
+            return self._advice(
+                MetaAction.STOP, 0.9, f"already at the {wanted}", target_object_id=target.object_id
+            )
+        reach = dist - standoff
+        ux, uy = dx / dist, dy / dist
+        # Waypoints every ~1 m along the straight line: the on-board planner checks each for obstacles.
+        n = max(1, math.ceil(reach / 1.0))
+        t = np.linspace(reach / n, reach, n)
+        waypoints = np.stack([q.x + ux * t, q.y + uy * t], axis=1)
+        speed = min(q.max_speed, q.speed_limit) * 0.8
+        return self._advice(
+            MetaAction.WALK_TO,
+            min(0.95, 0.5 + 0.5 * target.confidence) if len(candidates) == 1 else 0.6,
+            f"walk to the {wanted} {target.object_id} {dist:.1f} m away",
+            waypoints=waypoints,
+            target_speed=speed,
+            valid_for_s=max(5.0, 2.0 * reach / max(speed, 0.1)),
+            target_object_id=target.object_id,
+        )
+
+    # --- driving ----------------------------------------------------------------------------------
+
+    def _obstacles(self, q: ReasonQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Obstacle samples in odom: points (M, 2), half extents along/across (M,), moving flag (M,)."""
+        pts, half, moving, cone = [], [], [], []
+        if q.grid is not None:
+            g = q.grid
+            rows, cols = np.nonzero(np.isin(g.classes, _BLOCKING_CLASSES))
+            bx = g.origin_x + (cols + 0.5) * g.resolution
+            by = g.origin_y + (rows + 0.5) * g.resolution
+            c, s = math.cos(q.yaw), math.sin(q.yaw)
+            pts.append(np.stack([q.x + c * bx - s * by, q.y + s * bx + c * by], axis=1))
+            half.append(np.full(len(bx), 0.5 * g.resolution))
+            moving.append(np.zeros(len(bx), dtype=bool))
+            cone.append(g.classes[rows, cols] == _OBSTACLE_CLASS)
+        for o in q.objects:
+            if o.label in ("road", "lane", "sidewalk"):
+                continue
+            pts.append(np.array([[o.x, o.y]]))
+            half.append(np.array([0.5 * max(o.length, o.width, 0.3)]))
+            moving.append(np.array([math.hypot(o.vx, o.vy) > _MOVING_SPEED]))
+            cone.append(np.array([o.label in _CONE_LABELS]))
+        if not pts:
+            return np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
+        return np.concatenate(pts), np.concatenate(half), np.concatenate(moving), np.concatenate(cone)
+
+    def _corridor(
+        self,
+        s0: float,
+        d0: float,
+        s_obs: np.ndarray,
+        d_obs: np.ndarray,
+        r_obs: np.ndarray,
+        q: ReasonQuery,
+        d_lo: float,
+        d_hi: float,
+    ) -> np.ndarray | None:
+        """Cheapest smooth collision-free lateral offset per station (K,) from s0, or None.
+
+        DP over stations x offsets: cost = offset from the lane centre + lateral change^2; a cell is
+        blocked when an obstacle sample lies within the footprint (+ margin) around it."""
+        stations = s0 + np.arange(0.0, self.horizon_m + 1e-9, self.ds)
+        # multiples of the step, so the lane centre (0) is always a candidate
+        offsets = np.arange(math.ceil(d_lo / self.dd - 1e-9), math.floor(d_hi / self.dd + 1e-9) + 1) * self.dd
+        if len(offsets) == 0:
+            return None
+        half_w = 0.5 * q.width + 0.3
+        half_l = 0.5 * q.length + 0.5
+        free = np.ones((len(stations), len(offsets)), dtype=bool)
+        near = (s_obs > s0 - half_l - 2.0) & (s_obs < stations[-1] + half_l + 2.0)
+        for so, do, ro in zip(s_obs[near], d_obs[near], r_obs[near], strict=True):
+            ks = np.abs(stations - so) <= half_l + ro
+            js = np.abs(offsets - do) <= half_w + ro
+            free[np.ix_(ks, js)] = False
+        max_step = self.max_lateral_rate * self.ds
+        step = np.abs(offsets[:, None] - offsets[None, :])  # (to, from)
+        reachable = step <= max_step + 1e-9
+        cost = np.where(free[0] & (np.abs(offsets - d0) <= max(max_step, self.dd)), 0.0, np.inf)
+        back = np.zeros((len(stations), len(offsets)), dtype=int)
+        for k in range(1, len(stations)):
+            trans = np.where(reachable, cost[None, :] + 4.0 * step**2, np.inf)
+            back[k] = np.argmin(trans, axis=1)
+            cost = trans[np.arange(len(offsets)), back[k]] + np.abs(offsets) * self.ds * 0.5
+            cost = np.where(free[k], cost, np.inf)
+        if not np.isfinite(cost).any():
+            return None
+        j = int(np.argmin(cost + np.abs(offsets) * 2.0))  # end near the centre
+        path = np.empty(len(stations))
+        for k in range(len(stations) - 1, -1, -1):
+            path[k] = offsets[j]
+            j = back[k][j]
+        return path
+
+    def _drive(self, q: ReasonQuery) -> Advice:
+        route = RouteFrame(q.centerline)
+        s_ego_arr, d_ego_arr = route.to_sd(np.array([[q.x, q.y]]))
+        s_ego, d_ego = float(s_ego_arr[0]), float(d_ego_arr[0])
+        goal_s = route.length if q.goal_s is None else min(q.goal_s, route.length)
+        pts, half, moving, cone = self._obstacles(q)
+        s_obs, d_obs = route.to_sd(pts)
+        w = q.lane_width
+        cruise = min(q.speed_limit, q.max_speed)
+
+        static = ~moving
+        own_lo = -0.5 * w + 0.5 * q.width + 0.1
+        own_hi = max([0.0, *q.adjacent_lane_offsets]) + 0.5 * w - 0.5 * q.width - 0.1
+        ahead = (s_obs > s_ego) & (s_obs < min(goal_s, s_ego + self.horizon_m))
+        in_lane = ahead & (np.abs(d_obs) < 0.5 * w + 0.5 * q.width)
+
+        if q.question == QuestionKind.LOW_CONFIDENCE and not in_lane.any():
+            return self._advice(
+                MetaAction.GO_SLOWLY,
+                0.6,
+                "perception unsure but the lane ahead looks clear; go slowly",
+                target_speed=0.4 * cruise,
+                valid_for_s=3.0,
+            )
+        if not in_lane.any():
+            return self._advice(
+                MetaAction.CONTINUE,
+                0.8,
+                "nothing blocks the lane ahead",
+                target_speed=cruise,
+                valid_for_s=3.0,
+            )
+        if (in_lane & moving).any() and not (in_lane & static).any():
+            return self._advice(
+                MetaAction.WAIT, 0.7, "a moving road user is ahead in the lane; follow it", valid_for_s=2.0
+            )
+        blocker_s = float(s_obs[in_lane & static].min())
+        n_cones = int((ahead & cone & static & (np.abs(d_obs) < 1.5 * w)).sum())
+        cone_objects = sum(1 for o in q.objects if o.label in _CONE_LABELS)
+        cones = cone_objects >= 2 or (
+            cone_objects == 0 and n_cones >= 3 and q.grid is not None and self._count_blobs(q) >= 3
+        )
+
+        # 1) within our own direction's lanes
+        path = self._corridor(s_ego, d_ego, s_obs[static], d_obs[static], half[static], q, own_lo, own_hi)
+        if path is not None:
+            action = MetaAction.FOLLOW_CONES if cones else MetaAction.GO_SLOWLY
+            why = (
+                "cones shift the free corridor"
+                if cones
+                else "a static obstacle can be passed within our lanes"
+            )
+            return self._path_advice(route, s_ego, path, action, 0.75, why, 0.5 * cruise)
+
+        if not q.oncoming_lane_offsets:
+            return self._blocked(q, route, s_ego, s_obs, d_obs, static, half, "no oncoming lane known")
+
+        # 2) over the oncoming lane too: only with a long enough gap in oncoming traffic
+        onc = max(q.oncoming_lane_offsets)
+        wide_hi = onc + 0.5 * w - 0.5 * q.width - 0.1
+        path = self._corridor(s_ego, d_ego, s_obs[static], d_obs[static], half[static], q, own_lo, wide_hi)
+        if path is None:
+            return self._blocked(
+                q, route, s_ego, s_obs, d_obs, static, half, "no free corridor even over the oncoming lane"
+            )
+        out = np.abs(path) > 0.5 * w - 0.5 * q.width
+        if not out.any():  # pragma: no cover  (the own-lane search would have found it)
+            return self._path_advice(
+                route, s_ego, path, MetaAction.GO_SLOWLY, 0.7, "passable in lane", 0.5 * cruise
+            )
+        k_last = int(np.nonzero(out)[0].max())
+        occupied_len = (k_last + 1) * self.ds + q.length
+        pass_speed = self.pass_speed_fraction * cruise
+        t_needed = occupied_len / max(pass_speed, 0.1) + self.gap_margin_s
+        # Oncoming road users: in the oncoming lane, ahead of us. Static ones were in the corridor search;
+        # moving ones must not reach the end of our manoeuvre before we are back in lane.
+        in_onc = np.abs(d_obs - onc) < 0.5 * w + 0.5
+        end_s = s_ego + occupied_len
+        speeds = np.zeros(len(pts))
+        obj_off = len(pts) - len(q.objects)
+        for i, o in enumerate(q.objects):
+            speeds[obj_off + i] = math.hypot(o.vx, o.vy)
+        threats = in_onc & moving & (s_obs > s_ego - q.length)
+        for so, vo in zip(s_obs[threats], speeds[threats], strict=True):
+            time_to_end = (so - end_s) / max(vo, 0.1)
+            if time_to_end < t_needed:
+                return self._advice(
+                    MetaAction.WAIT,
+                    0.7,
+                    f"stalled vehicle ahead; oncoming vehicle reaches the passing zone in "
+                    f"{max(time_to_end, 0):.1f} s,"
+                    f" passing needs {t_needed:.1f} s: wait for a gap",
+                    valid_for_s=1.0,
+                )
+        # Unknown cells in the oncoming lane over the manoeuvre lower the confidence: we might not see a car.
+        seen = self._seen_fraction(q, route, s_ego, end_s + cruise * t_needed, onc)
+        action = MetaAction.FOLLOW_CONES if cones else MetaAction.PASS_LEFT_ONCOMING
+        why = (
+            f"static blocker {blocker_s - s_ego:.1f} m ahead; oncoming lane free for the {t_needed:.1f} s "
+            f"pass ({seen:.0%} of it seen)"
+        )
+        return self._path_advice(
+            route, s_ego, path, action, 0.5 + 0.4 * seen, why, pass_speed, valid_for_s=2.0
+        )
+
+    def _blocked(self, q, route, s_ego, s_obs, d_obs, static, half, why: str) -> Advice:
+        """No corridor: a road blocked across all known lanes asks for a re-route, otherwise stop."""
+        w = q.lane_width
+        lanes = [0.0, *q.adjacent_lane_offsets, *q.oncoming_lane_offsets]
+        ahead = static & (s_obs > s_ego) & (s_obs < s_ego + self.horizon_m)
+        blocked_all = all((ahead & (np.abs(d_obs - lane) < 0.5 * w)).any() for lane in lanes)
+        if blocked_all and len(lanes) > 1:
+            return self._advice(
+                MetaAction.REROUTE, 0.6, f"every lane is blocked ahead ({why}); turn around", valid_for_s=10.0
+            )
+        return self._advice(MetaAction.STOP, 0.7, f"blocked ahead and {why}: stop and hold", valid_for_s=3.0)
+
+    def _seen_fraction(
+        self, q: ReasonQuery, route: RouteFrame, s_from: float, s_to: float, onc: float
+    ) -> float:
+        if q.grid is None:
+            return 0.0
+        g = q.grid
+        c, s = math.cos(q.yaw), math.sin(q.yaw)
+        # sample the oncoming lane centre every metre and look up its cell
+        samples = np.arange(s_from, s_to, 1.0)
+        xy = route.to_xy(samples, np.full(len(samples), onc))
+        rel = xy - np.array([q.x, q.y])
+        bx = c * rel[:, 0] + s * rel[:, 1]
+        by = -s * rel[:, 0] + c * rel[:, 1]
+        col = np.floor((bx - g.origin_x) / g.resolution).astype(int)
+        row = np.floor((by - g.origin_y) / g.resolution).astype(int)
+        inside = (col >= 0) & (col < g.classes.shape[1]) & (row >= 0) & (row < g.classes.shape[0])
+        if len(samples) == 0:
+            return 0.0
+        known = np.zeros(len(samples), dtype=bool)
+        known[inside] = g.classes[row[inside], col[inside]] != 255
+        return float(known.mean())
+
+    @staticmethod
+    def _count_blobs(q: ReasonQuery) -> int:
+        """8-connected blobs of OBSTACLE cells: several small ones look like a row of cones."""
+        mask = q.grid.classes == _OBSTACLE_CLASS
+        cells = set(zip(*np.nonzero(mask), strict=True))
+        blobs = 0
+        while cells:
+            blobs += 1
+            stack = [cells.pop()]
+            while stack:
+                r, c = stack.pop()
+                for dr in (-1, 0, 1):
+                    for dc in (-1, 0, 1):
+                        n = (r + dr, c + dc)
+                        if n in cells:
+                            cells.remove(n)
+                            stack.append(n)
+        return blobs
+
+    def _path_advice(
+        self, route, s_ego, path, action, confidence, why, speed, valid_for_s: float = 3.0
+    ) -> Advice:
+        # Waypoints every 2 m up to a few metres after the path is back at its final offset: out, past, in.
+        stations = s_ego + np.arange(len(path)) * self.ds
+        moved = np.nonzero(np.abs(np.diff(path)) > 1e-9)[0]
+        end = len(path) if len(moved) == 0 else min(len(path), int(moved.max()) + 1 + int(6 / self.ds))
+        keep = np.arange(0, end, max(1, round(2.0 / self.ds)))
+        waypoints = route.to_xy(stations[keep], path[keep])
+        return self._advice(
+            action, confidence, why, waypoints=waypoints, target_speed=speed, valid_for_s=valid_for_s
+        )
+
+    def _advice(
+        self,
+        action: MetaAction,
+        confidence: float,
+        rationale: str,
+        *,
+        waypoints=None,
+        target_speed: float = 0.0,
+        valid_for_s: float = 3.0,
+        target_object_id: str = "",
+    ) -> Advice:
+        return Advice(
+            action=action,
+            waypoints=np.zeros((0, 2)) if waypoints is None else np.asarray(waypoints, dtype=float),
+            target_speed=float(target_speed),
+            valid_for_s=float(valid_for_s),
+            confidence=float(np.clip(confidence, 0.0, 1.0)),
+            rationale=rationale[:300],
+            backend=self.name,
+            target_object_id=target_object_id,
+        )
