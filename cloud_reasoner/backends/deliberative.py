@@ -65,11 +65,12 @@ class DeliberativeBackend(Backend):
     def __init__(
         self,
         horizon_m: float = 50.0,
-        station_step_m: float = 1.0,
+        station_step_m: float = 2.0,
         lateral_step_m: float = 0.25,
         max_lateral_rate: float = 0.35,  # |dd/ds|: lateral metres per metre travelled
         pass_speed_fraction: float = 0.6,
         gap_margin_s: float = 3.0,
+        pool_to_m: float = 0.5,
     ):
         self.horizon_m = horizon_m
         self.ds = station_step_m
@@ -77,6 +78,7 @@ class DeliberativeBackend(Backend):
         self.max_lateral_rate = max_lateral_rate
         self.pass_speed_fraction = pass_speed_fraction
         self.gap_margin_s = gap_margin_s
+        self.pool_to_m = pool_to_m
 
     # --- entry point ------------------------------------------------------------------------------
 
@@ -149,14 +151,22 @@ class DeliberativeBackend(Backend):
         pts, half, moving, cone = [], [], [], []
         if q.grid is not None:
             g = q.grid
-            rows, cols = np.nonzero(np.isin(g.classes, _BLOCKING_CLASSES))
-            bx = g.origin_x + (cols + 0.5) * g.resolution
-            by = g.origin_y + (rows + 0.5) * g.resolution
+            # Pool fine grids to ~0.5 m cells (a cell is blocked if any of its sub-cells is): 4-16x fewer
+            # samples for the search, still finer than the 0.3 m margin around the footprint.
+            f = max(1, int(self.pool_to_m / g.resolution))
+            rows_c, cols_c = g.classes.shape[0] // f, g.classes.shape[1] // f
+            sub = g.classes[: rows_c * f, : cols_c * f].reshape(rows_c, f, cols_c, f)
+            blocking = np.isin(sub, _BLOCKING_CLASSES).any(axis=(1, 3))
+            is_obstacle = (sub == _OBSTACLE_CLASS).any(axis=(1, 3))
+            rows, cols = np.nonzero(blocking)
+            cell = g.resolution * f
+            bx = g.origin_x + (cols + 0.5) * cell
+            by = g.origin_y + (rows + 0.5) * cell
             c, s = math.cos(q.yaw), math.sin(q.yaw)
             pts.append(np.stack([q.x + c * bx - s * by, q.y + s * bx + c * by], axis=1))
-            half.append(np.full(len(bx), 0.5 * g.resolution))
+            half.append(np.full(len(bx), 0.5 * cell))
             moving.append(np.zeros(len(bx), dtype=bool))
-            cone.append(g.classes[rows, cols] == _OBSTACLE_CLASS)
+            cone.append(is_obstacle[rows, cols])
         for o in q.objects:
             if o.label in ("road", "lane", "sidewalk"):
                 continue
@@ -190,22 +200,30 @@ class DeliberativeBackend(Backend):
             return None
         half_w = 0.5 * q.width + 0.3
         half_l = 0.5 * q.length + 0.5
-        free = np.ones((len(stations), len(offsets)), dtype=bool)
         near = (s_obs > s0 - half_l - 2.0) & (s_obs < stations[-1] + half_l + 2.0)
-        for so, do, ro in zip(s_obs[near], d_obs[near], r_obs[near], strict=True):
-            ks = np.abs(stations - so) <= half_l + ro
-            js = np.abs(offsets - do) <= half_w + ro
-            free[np.ix_(ks, js)] = False
+        s_n, d_n, r_n = s_obs[near], d_obs[near], r_obs[near]
+        # blocked[k, j]: some obstacle sample overlaps the footprint at station k and offset j. Separable:
+        # (samples near station k) and (samples near offset j), joined by one matrix product.
+        by_station = (np.abs(stations[None, :] - s_n[:, None]) <= (half_l + r_n)[:, None]).astype(np.float32)
+        by_offset = (np.abs(offsets[None, :] - d_n[:, None]) <= (half_w + r_n)[:, None]).astype(np.float32)
+        free = (by_station.T @ by_offset) == 0
         max_step = self.max_lateral_rate * self.ds
         step = np.abs(offsets[:, None] - offsets[None, :])  # (to, from)
         reachable = step <= max_step + 1e-9
-        cost = np.where(free[0] & (np.abs(offsets - d0) <= max(max_step, self.dd)), 0.0, np.inf)
+        cost = np.where(free[0] & (np.abs(offsets - d0) <= 0.5 * self.dd + 1e-9), 0.0, np.inf)
+        if not np.isfinite(
+            cost
+        ).any():  # start cell blocked (already overlapping): nearest free within a step
+            cost = np.where(free[0] & (np.abs(offsets - d0) <= max_step), 0.0, np.inf)
+        # transition cost (to, from): squared lateral change, infinite beyond the lateral rate limit;
+        # cell cost: distance from the lane centre, infinite where blocked.
+        move_cost = np.where(reachable, 4.0 * step**2, np.inf)
+        cell_cost = np.where(free, np.abs(offsets)[None, :] * self.ds * 0.5, np.inf)
         back = np.zeros((len(stations), len(offsets)), dtype=int)
         for k in range(1, len(stations)):
-            trans = np.where(reachable, cost[None, :] + 4.0 * step**2, np.inf)
-            back[k] = np.argmin(trans, axis=1)
-            cost = trans[np.arange(len(offsets)), back[k]] + np.abs(offsets) * self.ds * 0.5
-            cost = np.where(free[k], cost, np.inf)
+            trans = cost[None, :] + move_cost
+            back[k] = trans.argmin(axis=1)
+            cost = trans.min(axis=1) + cell_cost[k]
         if not np.isfinite(cost).any():
             return None
         j = int(np.argmin(cost + np.abs(offsets) * 2.0))  # end near the centre
@@ -216,10 +234,11 @@ class DeliberativeBackend(Backend):
         return path
 
     def _drive(self, q: ReasonQuery) -> Advice:
-        route = RouteFrame(q.centerline)
+        route = self._route_window(q)
         s_ego_arr, d_ego_arr = route.to_sd(np.array([[q.x, q.y]]))
         s_ego, d_ego = float(s_ego_arr[0]), float(d_ego_arr[0])
-        goal_s = route.length if q.goal_s is None else min(q.goal_s, route.length)
+        full_length = float(np.hypot(*np.diff(q.centerline, axis=0).T).sum())
+        goal_s = full_length if q.goal_s is None else min(q.goal_s, full_length)
         pts, half, moving, cone = self._obstacles(q)
         s_obs, d_obs = route.to_sd(pts)
         w = q.lane_width
@@ -319,6 +338,18 @@ class DeliberativeBackend(Backend):
         return self._path_advice(
             route, s_ego, path, action, 0.5 + 0.4 * seen, why, pass_speed, valid_for_s=2.0
         )
+
+    def _route_window(self, q: ReasonQuery) -> RouteFrame:
+        """The route from a little behind the ego to past the horizon: projections cost points x segments."""
+        pts = q.centerline
+        if len(pts) <= 64:
+            return RouteFrame(pts)
+        seg_len = np.hypot(*np.diff(pts, axis=0).T)
+        s_at = np.concatenate([[0.0], np.cumsum(seg_len)])
+        nearest = int(np.argmin(np.hypot(pts[:, 0] - q.x, pts[:, 1] - q.y)))
+        lo = max(0, int(np.searchsorted(s_at, s_at[nearest] - 20.0)) - 1)
+        hi = min(len(pts), int(np.searchsorted(s_at, s_at[nearest] + self.horizon_m + 30.0)) + 1)
+        return RouteFrame(pts[lo:hi], s_offset=float(s_at[lo]))
 
     def _blocked(self, q, route, s_ego, s_obs, d_obs, static, half, why: str) -> Advice:
         """No corridor: a road blocked across all known lanes asks for a re-route, otherwise stop."""

@@ -6,7 +6,9 @@ import numpy as np
 
 
 class RouteFrame:
-    def __init__(self, centerline: np.ndarray):
+    """s_offset: the arc length of centerline[0] when it is a window of a longer route."""
+
+    def __init__(self, centerline: np.ndarray, s_offset: float = 0.0):
         pts = np.asarray(centerline, dtype=float)
         seg = np.diff(pts, axis=0)
         seg_len = np.hypot(seg[:, 0], seg[:, 1])
@@ -14,8 +16,8 @@ class RouteFrame:
         self.seg_start = pts[:-1]
         self.seg_dir = seg / seg_len[:, None]
         self.seg_len = seg_len
-        self.s_start = np.concatenate([[0.0], np.cumsum(seg_len)])[:-1]
-        self.length = float(seg_len.sum())
+        self.s_start = s_offset + np.concatenate([[0.0], np.cumsum(seg_len)])[:-1]
+        self.length = s_offset + float(seg_len.sum())
 
     def to_sd(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Project (M, 2) points onto the nearest segment; the end segments extend past the route ends."""
