@@ -2,6 +2,7 @@
 + inference), walking speed and falls while following ground-truth targets 5–10 m away on flat ground.
 
     python -m planning.locomotion_bench [--seeds 0:3] [--steps 3000] [--json out.json]
+    python -m planning.locomotion_bench --yard 0:5     # ground-truth goal following in the yards
 
 run() returns a JSON-able dict for `fleetpilot bench loop --robot humanoid`. Timings are wall-clock on
 whatever else the machine is doing; the walking numbers are deterministic per seed.
@@ -103,6 +104,23 @@ def run(
     }
 
 
+def yard_goals(seeds, *, model_path=None) -> dict:
+    """Each yard's goal chain walked with the goals as ground-truth targets (sim.humanoid_world)."""
+    from sim.humanoid_world import run_goals
+
+    policy = LocomotionPolicy(model_path)
+    runs = [run_goals(int(s), LocomotionController(policy)) for s in seeds]
+    return {
+        "yards": len(runs),
+        "succeeded": sum(r["success"] for r in runs),
+        "goals_reached": sum(r["goals_reached"] for r in runs),
+        "goals_total": sum(r["goals_total"] for r in runs),
+        "falls": sum(r["falls"] for r in runs),
+        "obstacle_contacts": sum(r["obstacle_contacts"] for r in runs),
+        "runs": runs,
+    }
+
+
 def _seed_range(text: str) -> list[int]:
     if ":" in text:
         a, b = (int(v) for v in text.split(":"))
@@ -115,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0:3", help="A:B (range) or a,b,c")
     ap.add_argument("--steps", type=int, default=3000, help="policy steps per seed")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--yard", default=None, help="A:B or a,b: walk these yards' goals instead")
     ap.add_argument("--json", default=None, help="also write the result here")
     args = ap.parse_args(argv)
-    res = run(_seed_range(args.seeds), args.steps, threads=args.threads)
+    if args.yard is not None:
+        res = yard_goals(_seed_range(args.yard))
+    else:
+        res = run(_seed_range(args.seeds), args.steps, threads=args.threads)
     text = json.dumps(res, indent=2)
     if args.json:
         with open(args.json, "w") as f:
