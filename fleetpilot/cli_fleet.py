@@ -36,6 +36,7 @@ def cmd_fleet_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             units_per_lease=args.units_per_lease,
             lease_ttl_s=args.lease_ttl,
+            liveness_s=args.liveness,
             timeout_s=args.timeout,
             seconds_per_job=args.seconds_per_job,
             state_dir=args.state_dir,
@@ -91,6 +92,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     sim.add_argument("--json", type=Path, help="also write the report here")
     sim.add_argument("--units-per-lease", type=int, default=8, help="work units handed out per LeaseJob")
     sim.add_argument("--lease-ttl", type=float, default=10.0, help="lease deadline in seconds")
+    sim.add_argument(
+        "--liveness", type=float, default=3.0, help="re-issue the leases of a vehicle silent this long (s)"
+    )
     sim.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     sim.add_argument(
         "--seconds-per-job", type=float, help="stand-in job time (default: measured from the real executor)"

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -33,8 +34,13 @@ class FleetRuntime:
         *,
         lease_ttl_s: float = 600.0,
         sweep_period_s: float = 1.0,
+        liveness_s: float | None = None,
     ) -> None:
         self.store = store
+        # Leases of a vehicle silent for liveness_s are re-issued before their deadline. Not in the
+        # first liveness_s after a (re)start: vehicles could not reach a dead server.
+        self.liveness_ns = None if liveness_s is None else int(liveness_s * 1e9)
+        self.started_ns = time.time_ns()
         auth = authenticate or TokenAuthenticator(store)
         self.servicer = FleetServicer(store, auth, lease_ttl_s=lease_ttl_s)
         self.sweep_period_s = sweep_period_s
@@ -46,7 +52,11 @@ class FleetRuntime:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_period_s)
-            self.store.expire_leases(time.time_ns())
+            now = time.time_ns()
+            silent = None
+            if self.liveness_ns is not None and now - self.started_ns > self.liveness_ns:
+                silent = now - self.liveness_ns
+            self.store.expire_leases(now, silent)
 
     def start_sweeper(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
@@ -75,11 +85,14 @@ async def serve(
     config: StoreConfig | None = None,
     lease_ttl_s: float = 600.0,
     sweep_period_s: float = 1.0,
+    liveness_s: float | None = None,
     port_file: Path | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     store = SqliteFleetStore(db, config)
-    runtime = FleetRuntime(store, lease_ttl_s=lease_ttl_s, sweep_period_s=sweep_period_s)
+    runtime = FleetRuntime(
+        store, lease_ttl_s=lease_ttl_s, sweep_period_s=sweep_period_s, liveness_s=liveness_s
+    )
     server = new_server()
     runtime.attach(server)
     port = server.add_insecure_port(listen)
@@ -110,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port-file", type=Path)
     ap.add_argument("--lease-ttl", type=float, default=600.0, help="lease deadline, seconds")
     ap.add_argument("--sweep-period", type=float, default=1.0)
+    ap.add_argument("--liveness", type=float, help="re-issue leases of vehicles silent this long (s)")
     ap.add_argument("--trust-after", type=int, default=10)
     ap.add_argument("--spot-check", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
@@ -117,16 +131,24 @@ def main(argv: list[str] | None = None) -> int:
     config = StoreConfig(
         trust_after=args.trust_after, spot_check_probability=args.spot_check, spot_check_seed=args.seed
     )
-    asyncio.run(
-        serve(
-            args.db,
-            args.listen,
-            config=config,
-            lease_ttl_s=args.lease_ttl,
-            sweep_period_s=args.sweep_period,
-            port_file=args.port_file,
-        )
+    run = serve(
+        args.db,
+        args.listen,
+        config=config,
+        lease_ttl_s=args.lease_ttl,
+        sweep_period_s=args.sweep_period,
+        liveness_s=args.liveness,
+        port_file=args.port_file,
     )
+    profile_path = os.environ.get("FLEETPILOT_FLEET_PROFILE")  # where the server's time goes
+    if profile_path:
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            asyncio.run(run)
+        prof.dump_stats(profile_path)
+    else:
+        asyncio.run(run)
     return 0
 
 

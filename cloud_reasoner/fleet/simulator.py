@@ -55,6 +55,7 @@ class SimConfig:
     seed: int = 0
     units_per_lease: int = 8
     lease_ttl_s: float = 10.0
+    liveness_s: float = 3.0  # a vehicle silent this long has vanished: its leases are re-issued
     channels: int = 4
     timeout_s: float = 600.0
     seconds_per_job: float | None = None  # None: calibrate against the real executor
@@ -147,8 +148,8 @@ class ServerProcess:
     """The Fleet server as a child process on loopback; `kill()` is SIGKILL, `start()` restarts it on
     the same database and port."""
 
-    def __init__(self, db: Path, lease_ttl_s: float, seed: int, log_path: Path) -> None:
-        self.db, self.lease_ttl_s, self.seed = db, lease_ttl_s, seed
+    def __init__(self, db: Path, lease_ttl_s: float, liveness_s: float, seed: int, log_path: Path) -> None:
+        self.db, self.lease_ttl_s, self.liveness_s, self.seed = db, lease_ttl_s, liveness_s, seed
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
         self.log_path = log_path
@@ -170,7 +171,9 @@ class ServerProcess:
             "--lease-ttl",
             str(self.lease_ttl_s),
             "--sweep-period",
-            str(min(0.5, self.lease_ttl_s / 4)),
+            str(min(0.25, self.lease_ttl_s / 4)),
+            "--liveness",
+            str(self.liveness_s),
             "--seed",
             str(self.seed),
         ]
@@ -481,7 +484,7 @@ def simulate(cfg: SimConfig) -> dict:
         Path(str(db) + suffix).unlink(missing_ok=True)
     store_config = StoreConfig(spot_check_seed=cfg.seed)
     tokens = prepare(cfg, db, executor)
-    server = ServerProcess(db, cfg.lease_ttl_s, cfg.seed, state_dir / "server.log")
+    server = ServerProcess(db, cfg.lease_ttl_s, cfg.liveness_s, cfg.seed, state_dir / "server.log")
     rec = Record()
     try:
         server.start()

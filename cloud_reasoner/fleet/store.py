@@ -30,6 +30,7 @@ import json
 import secrets
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ class FleetStore(Protocol):
     def submit(self, vehicle_id: str, items: Sequence[ResultItem], now_ns: int) -> list[SubmitOutcome]: ...
     def release(self, vehicle_id: str, lease_id: int, checkpoint_digest: str | None, now_ns: int) -> bool: ...
     def inactive_leases(self, vehicle_id: str, lease_ids: Sequence[int], now_ns: int) -> list[int]: ...
-    def expire_leases(self, now_ns: int) -> int: ...
+    def expire_leases(self, now_ns: int, silent_since_ns: int | None = None) -> int: ...
     def summary(self) -> dict: ...
 
 
@@ -522,13 +523,21 @@ class SqliteFleetStore:
             (job_id,),
         )
 
-    def expire_leases(self, now_ns: int) -> int:
-        """Mark active leases past their deadline expired and re-issue their slots."""
+    def expire_leases(self, now_ns: int, silent_since_ns: int | None = None) -> int:
+        """Mark active leases past their deadline expired and re-issue their slots. With
+        `silent_since_ns`, also the leases of vehicles not heard from since then (vanished vehicles are
+        detected by their silence long before a job-sized deadline)."""
         with self._tx() as db:
             rows = db.execute(
                 "UPDATE leases SET state='expired' WHERE state='active' AND deadline_ns < ? RETURNING job_id",
                 (now_ns,),
             ).fetchall()
+            if silent_since_ns is not None:
+                rows += db.execute(
+                    "UPDATE leases SET state='expired' WHERE state='active' AND vehicle_id IN"
+                    " (SELECT vehicle_id FROM vehicles WHERE last_seen_ns < ?) RETURNING job_id",
+                    (silent_since_ns,),
+                ).fetchall()
             for (job_id,) in rows:
                 self._reopen_slot(db, job_id)
         return len(rows)
@@ -545,6 +554,7 @@ class SqliteFleetStore:
                 raise InvalidArgument(f"compute_s must be in [0, 1e6), got {item.compute_s}")
         outcomes: list[SubmitOutcome] = []
         with self._tx() as db:
+            db.execute("UPDATE vehicles SET last_seen_ns=? WHERE vehicle_id=?", (now_ns, vehicle_id))
             touched: list[str] = []
             for item in items:
                 job_id, _, state, deadline, digest, outcome = self._own_lease(db, vehicle_id, item.lease_id)
@@ -611,22 +621,39 @@ class SqliteFleetStore:
         if not pending:
             return
         tol = self.config.tolerance
+        docs: dict[str, dict | None] = {}
+
+        def doc(digest: str) -> dict | None:  # parse each distinct result once, and only if needed
+            if digest not in docs:
+                docs[digest] = self._blob_json(db, digest)
+            return docs[digest]
+
+        def agrees(digest: str, reference: str) -> bool:
+            if digest == reference:  # identical bytes (canonical JSON): no need to parse
+                return doc(digest) is not None
+            a, b = doc(reference), doc(digest)
+            return a is not None and b is not None and results_agree(a, b, tol)
+
         if state != "open":  # validated (or failed) already: judge late replicas against the canonical
-            reference = self._blob_json(db, canonical) if canonical else None
             for lease_id, vid, digest, claimed, _ in pending:
-                doc = self._blob_json(db, digest)
-                ok = reference is not None and doc is not None and results_agree(reference, doc, tol)
+                ok = canonical is not None and agrees(digest, canonical)
                 self._judge(db, job_id, lease_id, vid, ok, claimed, est_s, now_ns)
             return
         if quorum == 1 and pending[0][4] < self.config.trust_after:
             # the vehicle lost its trust since the lease (an invalid result elsewhere): replicate
             quorum = self.config.replication
             db.execute("UPDATE jobs SET quorum=?, open_slots=open_slots+1 WHERE job_id=?", (quorum, job_id))
-        docs = [self._blob_json(db, p[2]) for p in pending]
-        winner = find_quorum(docs, quorum or self.config.replication, tol)
+        quorum = quorum or self.config.replication
+        digests = [p[2] for p in pending]
+        top, votes = Counter(digests).most_common(1)[0]
+        if votes >= quorum and doc(top) is not None:
+            winner: str | None = top
+        else:  # no identical majority: compare within the tolerance
+            found = find_quorum([doc(d) for d in digests], quorum, tol)
+            winner = None if found is None else digests[found]
         if winner is None:
-            for (lease_id, vid, _, claimed, _), doc in zip(pending, docs, strict=True):
-                if doc is None:  # malformed: invalid now, whatever the others say
+            for lease_id, vid, digest, claimed, _ in pending:
+                if doc(digest) is None:  # malformed: invalid now, whatever the others say
                     self._judge(db, job_id, lease_id, vid, False, claimed, est_s, now_ns)
             (active,) = db.execute(
                 "SELECT COUNT(*) FROM leases WHERE job_id=? AND state='active'", (job_id,)
@@ -637,15 +664,13 @@ class SqliteFleetStore:
             elif active + open_slots == 0:  # everything issued has answered and they disagree
                 db.execute("UPDATE jobs SET open_slots=open_slots+1 WHERE job_id=?", (job_id,))
             return
-        reference = docs[winner]
         db.execute(
             "UPDATE jobs SET state='validated', canonical_digest=?, validated_ns=?, open_slots=0"
             " WHERE job_id=?",
-            (pending[winner][2], now_ns, job_id),
+            (winner, now_ns, job_id),
         )
-        for (lease_id, vid, _, claimed, _), doc in zip(pending, docs, strict=True):
-            ok = doc is not None and results_agree(reference, doc, tol)
-            self._judge(db, job_id, lease_id, vid, ok, claimed, est_s, now_ns)
+        for lease_id, vid, digest, claimed, _ in pending:
+            self._judge(db, job_id, lease_id, vid, agrees(digest, winner), claimed, est_s, now_ns)
 
     def _judge(
         self,

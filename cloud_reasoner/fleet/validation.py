@@ -10,6 +10,8 @@ import json
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 DEFAULT_TOLERANCE = 1e-3
 
 
@@ -35,7 +37,17 @@ def _close(a, b, tol: float) -> bool:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= tol
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
+        if len(a) != len(b):
+            return False
+        try:  # numeric (nested) lists: one vectorised comparison instead of a Python loop per number
+            xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        except (TypeError, ValueError):
+            return all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
+        return (
+            xa.shape == xb.shape
+            and bool(np.isfinite(xa).all() and np.isfinite(xb).all())
+            and bool((np.abs(xa - xb) <= tol).all())
+        )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
     return False

@@ -178,3 +178,13 @@ def test_ineligible_vehicle_gets_nothing(store):
     assert leases == [] and reason is Reason.DRIVING
     with pytest.raises(FailedPrecondition, match="not registered"):
         store.lease("ghost", PARKED, 1, TTL, 0)
+
+
+def test_silent_vehicle_leases_reissued_before_deadline(store):
+    register(store, "gone", "alive")
+    add_jobs(store, 2)
+    store.lease("gone", PARKED, 1, 100 * TTL, 0)
+    (la,), _ = store.lease("alive", PARKED, 1, 100 * TTL, 5)
+    assert store.expire_leases(10) == 0
+    assert store.expire_leases(10, silent_since_ns=3) == 1  # only the vehicle not seen since t=3
+    assert store.submit("alive", [item(la, 0)], 11)[0].status == "pending"
