@@ -87,7 +87,9 @@ def stubs_missing(root: Path | None = None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=GENERATE_COMMAND, description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=None, help="folder holding cloud_reasoner/ (default: ours)")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="folder holding cloud_reasoner/ (default: ours)"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if any stub is missing or stale")
     args = parser.parse_args(argv)
     if args.check:

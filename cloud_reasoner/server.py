@@ -119,6 +119,36 @@ class LoggingInterceptor(aio.ServerInterceptor):
 # --- the Reasoner service --------------------------------------------------------------------------
 
 
+class UndecodableRequest:
+    """Stands in for a request whose bytes are not a valid message: the handler answers INVALID_ARGUMENT
+    (gRPC's own deserialiser would fail the call as UNKNOWN and log a traceback per bad request)."""
+
+    def __init__(self, error: str):
+        self.error = error
+
+
+def lenient_parser(message_type):
+    def parse(data: bytes):
+        try:
+            return message_type.FromString(data)
+        except Exception as exc:  # protobuf raises DecodeError and, for some corruptions, others
+            return UndecodableRequest(f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}")
+
+    return parse
+
+
+def add_reasoner_to_server(servicer: ReasonerServicer, server: aio.Server) -> None:
+    """Like the generated add_ReasonerServicer_to_server, with the lenient request parser."""
+    handlers = {
+        "Reason": grpc.unary_unary_rpc_method_handler(
+            servicer.Reason,
+            request_deserializer=lenient_parser(reasoner_pb2.ReasonRequest),
+            response_serializer=reasoner_pb2.ReasonResponse.SerializeToString,
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(REASONER_SERVICE, handlers),))
+
+
 class ReasonerServicer(reasoner_pb2_grpc.ReasonerServicer):
     def __init__(
         self,
@@ -143,6 +173,8 @@ class ReasonerServicer(reasoner_pb2_grpc.ReasonerServicer):
 
     async def Reason(self, request, context):
         await require_vehicle(context)
+        if isinstance(request, UndecodableRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.error)
         if not request.vehicle_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "vehicle_id must not be empty")
         await require_vehicle(context, claimed=request.vehicle_id)
@@ -251,7 +283,7 @@ class CloudServer:
             else None
         )
         self.reasoner = ReasonerServicer(backend, fallback, timeout_s=self.config.reasoner.timeout_s)
-        reasoner_pb2_grpc.add_ReasonerServicer_to_server(self.reasoner, server)
+        add_reasoner_to_server(self.reasoner, server)
         names = [REASONER_SERVICE]
         for plugin in self._extra:
             names += list(plugin(server, self.context))
