@@ -240,16 +240,10 @@ class FleetServicer(pb2_grpc.FleetServicer):
 
     async def CancelLease(self, request, context):
         vehicle = await self._caller(request, context)
-        released = []
-        for r in request.releases:
-            ok = await self._run(
-                context,
-                lambda r=r: self.store.release(
-                    vehicle, r.lease_id, r.checkpoint_digest or None, self.clock_ns()
-                ),
-            )
-            if ok:
-                released.append(r.lease_id)
+        if not request.releases:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no leases to release")
+        pairs = [(r.lease_id, r.checkpoint_digest or None) for r in request.releases]
+        released = await self._run(context, lambda: self.store.release_many(vehicle, pairs, self.clock_ns()))
         return pb2.FleetCancelResponse(released_lease_ids=released)
 
     async def PutBlob(self, request, context):

@@ -30,7 +30,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,6 +137,9 @@ class FleetStore(Protocol):
     ) -> bool: ...
     def submit(self, vehicle_id: str, items: Sequence[ResultItem], now_ns: int) -> list[SubmitOutcome]: ...
     def release(self, vehicle_id: str, lease_id: int, checkpoint_digest: str | None, now_ns: int) -> bool: ...
+    def release_many(
+        self, vehicle_id: str, releases: Sequence[tuple[int, str | None]], now_ns: int
+    ) -> list[int]: ...
     def inactive_leases(self, vehicle_id: str, lease_ids: Sequence[int], now_ns: int) -> list[int]: ...
     def expire_leases(self, now_ns: int, silent_since_ns: int | None = None) -> int: ...
     def summary(self) -> dict: ...
@@ -228,6 +231,10 @@ class SqliteFleetStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._token_cache: dict[str, str] = {}
+        # Parsed results by digest (bounded): a result is parsed once, when it arrives.
+        self._docs: OrderedDict[str, dict | None] = OrderedDict()
+        self._owners: dict[str, tuple[str, float]] = {}  # vehicle → (owner, power_w) for credits
+        self._decided: dict[int, str] = {}  # lease → outcome decided in the current transaction
         self.migrate()
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -307,6 +314,7 @@ class SqliteFleetStore:
                 " owner=excluded.owner, policy_json=excluded.policy_json, power_w=excluded.power_w",
                 (vehicle_id, owner, json.dumps(policy.to_dict()), power_w, now_ns),
             )
+        self._owners.pop(vehicle_id, None)
 
     def _vehicle_row(self, db: sqlite3.Connection, vehicle_id: str) -> tuple:
         row = db.execute(
@@ -458,6 +466,24 @@ class SqliteFleetStore:
             raise PermissionDenied(f"lease {lease_id} belongs to another vehicle")
         return row
 
+    def _own_leases(self, db: sqlite3.Connection, vehicle_id: str, lease_ids: list[int]) -> dict[int, tuple]:
+        """`_own_lease` for many leases in one statement."""
+        marks = ",".join("?" * len(lease_ids))
+        rows = {
+            r[0]: r[1:]
+            for r in db.execute(
+                "SELECT lease_id, job_id, vehicle_id, state, deadline_ns, result_digest, outcome FROM leases"
+                f" WHERE lease_id IN ({marks})",
+                lease_ids,
+            )
+        }
+        for lease_id in lease_ids:
+            if lease_id not in rows:
+                raise NotFound(f"lease {lease_id} does not exist")
+            if rows[lease_id][1] != vehicle_id:
+                raise PermissionDenied(f"lease {lease_id} belongs to another vehicle")
+        return rows
+
     def report_progress(
         self, vehicle_id: str, lease_id: int, checkpoint_digest: str, progress: float, now_ns: int
     ) -> bool:
@@ -497,21 +523,36 @@ class SqliteFleetStore:
 
     def release(self, vehicle_id: str, lease_id: int, checkpoint_digest: str | None, now_ns: int) -> bool:
         """Give a lease back (preemption). Its slot reopens at once. False if it was not active."""
+        return self.release_many(vehicle_id, [(lease_id, checkpoint_digest)], now_ns) == [lease_id]
+
+    def release_many(
+        self, vehicle_id: str, releases: Sequence[tuple[int, str | None]], now_ns: int
+    ) -> list[int]:
+        """`release` for several leases in one transaction; returns those that were still active."""
+        released = []
         with self._tx() as db:
-            job_id, _, state, _, _, _ = self._own_lease(db, vehicle_id, lease_id)
-            if checkpoint_digest:
-                check_digest_format(checkpoint_digest)
-                if db.execute("SELECT 1 FROM blobs WHERE digest=?", (checkpoint_digest,)).fetchone() is None:
-                    raise InvalidArgument(f"checkpoint blob {checkpoint_digest} is not stored: PutBlob first")
-            if state != "active":
-                return False
-            db.execute(
-                "UPDATE leases SET state='released', checkpoint_digest=COALESCE(?, checkpoint_digest)"
-                " WHERE lease_id=?",
-                (checkpoint_digest or None, lease_id),
-            )
-            self._reopen_slot(db, job_id)
-        return True
+            rows = self._own_leases(db, vehicle_id, [lease_id for lease_id, _ in releases])
+            for lease_id, checkpoint_digest in releases:
+                job_id, _, state, _, _, _ = rows[lease_id]
+                if checkpoint_digest:
+                    check_digest_format(checkpoint_digest)
+                    if (
+                        db.execute("SELECT 1 FROM blobs WHERE digest=?", (checkpoint_digest,)).fetchone()
+                        is None
+                    ):
+                        raise InvalidArgument(
+                            f"checkpoint blob {checkpoint_digest} is not stored: PutBlob first"
+                        )
+                if state != "active":
+                    continue
+                db.execute(
+                    "UPDATE leases SET state='released', checkpoint_digest=COALESCE(?, checkpoint_digest)"
+                    " WHERE lease_id=?",
+                    (checkpoint_digest or None, lease_id),
+                )
+                self._reopen_slot(db, job_id)
+                released.append(lease_id)
+        return released
 
     def _reopen_slot(self, db: sqlite3.Connection, job_id: str) -> None:
         """A replica was lost (expired or released): hand it out again. A trusted-alone job whose only
@@ -555,9 +596,11 @@ class SqliteFleetStore:
         outcomes: list[SubmitOutcome] = []
         with self._tx() as db:
             db.execute("UPDATE vehicles SET last_seen_ns=? WHERE vehicle_id=?", (now_ns, vehicle_id))
+            rows = self._own_leases(db, vehicle_id, [item.lease_id for item in items])
             touched: list[str] = []
+            self._decided = {}
             for item in items:
-                job_id, _, state, deadline, digest, outcome = self._own_lease(db, vehicle_id, item.lease_id)
+                job_id, _, state, deadline, digest, outcome = rows[item.lease_id]
                 if state == "submitted":
                     if digest != item.result_digest:
                         raise FailedPrecondition(
@@ -578,6 +621,7 @@ class SqliteFleetStore:
                     "INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)",
                     (item.result_digest, len(item.result), item.result),
                 )
+                self._remember(item.result_digest, item.result)
                 db.execute(
                     "UPDATE leases SET state='submitted', result_digest=?, claimed_compute_s=?,"
                     " submitted_ns=?, outcome='pending' WHERE lease_id=?",
@@ -589,22 +633,29 @@ class SqliteFleetStore:
             for job_id in dict.fromkeys(touched):
                 self._validate(db, job_id, now_ns)
             # report what validation decided for the fresh results
-            final = []
-            for o in outcomes:
-                if o.status == "pending" and not o.duplicate:
-                    (now_outcome,) = db.execute(
-                        "SELECT outcome FROM leases WHERE lease_id=?", (o.lease_id,)
-                    ).fetchone()
-                    o = SubmitOutcome(o.lease_id, now_outcome)
-                final.append(o)
+            final = [
+                SubmitOutcome(o.lease_id, self._decided.get(o.lease_id, o.status))
+                if o.status == "pending" and not o.duplicate
+                else o
+                for o in outcomes
+            ]
         return final
 
     def _blob_json(self, db: sqlite3.Connection, digest: str) -> dict | None:
+        if digest in self._docs:
+            return self._docs[digest]
         (data,) = db.execute("SELECT data FROM blobs WHERE digest=?", (digest,)).fetchone()
+        return self._remember(digest, bytes(data))
+
+    def _remember(self, digest: str, data: bytes) -> dict | None:
         try:
-            return parse_result(bytes(data))
+            doc = parse_result(data)
         except MalformedResult:
-            return None
+            doc = None
+        self._docs[digest] = doc
+        if len(self._docs) > 4096:
+            self._docs.popitem(last=False)
+        return doc
 
     def _validate(self, db: sqlite3.Connection, job_id: str, now_ns: int) -> None:
         state, quorum, canonical, est_s, received = db.execute(
@@ -683,6 +734,7 @@ class SqliteFleetStore:
         est_s: float,
         now_ns: int,
     ) -> None:
+        self._decided[lease_id] = "valid" if valid else "invalid"
         if not valid:
             db.execute("UPDATE leases SET outcome='invalid' WHERE lease_id=?", (lease_id,))
             db.execute(
@@ -697,9 +749,11 @@ class SqliteFleetStore:
             " WHERE vehicle_id=?",
             (vehicle_id,),
         )
-        owner, power_w = db.execute(
-            "SELECT owner, power_w FROM vehicles WHERE vehicle_id=?", (vehicle_id,)
-        ).fetchone()
+        if vehicle_id not in self._owners:
+            self._owners[vehicle_id] = db.execute(
+                "SELECT owner, power_w FROM vehicles WHERE vehicle_id=?", (vehicle_id,)
+            ).fetchone()
+        owner, power_w = self._owners[vehicle_id]
         # Claimed time is the vehicle's word: cap it by the job's estimate so nobody inflates credit.
         granted_s = min(float(claimed_s), self.config.credit_cap_factor * float(est_s))
         # Plain INSERT: UNIQUE(job_id, vehicle_id) makes a second grant an error, not a silent no-op.
