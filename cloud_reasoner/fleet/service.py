@@ -269,3 +269,11 @@ class FleetServicer(pb2_grpc.FleetServicer):
 
 def add_to_server(servicer: FleetServicer, server) -> None:
     pb2_grpc.add_FleetServicer_to_server(servicer, server)
+
+
+def register(server, ctx) -> list[str]:
+    """The cloud server plugin (see cloud_reasoner.fleet.server.register); also reachable here, the
+    name cloud_reasoner/server.py's docstring gives."""
+    from cloud_reasoner.fleet.server import register as register_fleet
+
+    return register_fleet(server, ctx)
