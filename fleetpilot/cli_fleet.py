@@ -40,6 +40,7 @@ def cmd_fleet_simulate(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             seconds_per_job=args.seconds_per_job,
             state_dir=args.state_dir,
+            server=args.server,
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -100,6 +101,12 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
         "--seconds-per-job", type=float, help="stand-in job time (default: measured from the real executor)"
     )
     sim.add_argument("--state-dir", type=Path, help="keep the database here (default: a temporary folder)")
+    sim.add_argument(
+        "--server",
+        choices=("cloud", "standalone"),
+        default="cloud",
+        help="cloud: `python -m cloud_reasoner.server` with the Fleet plugin; standalone: Fleet only",
+    )
     sim.set_defaults(func=cmd_fleet_simulate)
 
     status = fleet.add_parser("status", help="jobs by state, vehicles, credits")

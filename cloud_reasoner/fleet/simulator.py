@@ -42,7 +42,13 @@ from cloud_reasoner.fleet.store import SqliteFleetStore, StoreConfig
 from cloud_reasoner.fleet.validation import parse_result, results_agree
 
 FRAMES_PER_JOB = 8
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# UNAVAILABLE: the server is restarting; DEADLINE_EXCEEDED: overloaded; RESOURCE_EXHAUSTED: the server's
+# concurrent-RPC limit shed the call before running it. All are safe to retry: submissions are idempotent.
+RETRYABLE = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+)
 
 
 @dataclass
@@ -60,8 +66,11 @@ class SimConfig:
     timeout_s: float = 600.0
     seconds_per_job: float | None = None  # None: calibrate against the real executor
     state_dir: Path | None = None
+    server: str = "cloud"  # "cloud": the System 2 server with the Fleet plugin; "standalone"
 
     def __post_init__(self) -> None:
+        if self.server not in ("cloud", "standalone"):
+            raise ValueError(f"--server must be cloud or standalone, got {self.server!r}")
         if self.vehicles < 1 or self.jobs < 1:
             raise ValueError("need at least one vehicle and one job")
         for name in ("churn", "malicious"):
@@ -145,40 +154,64 @@ def synthetic_result(seed: int, frames: int = FRAMES_PER_JOB) -> bytes:
 
 
 class ServerProcess:
-    """The Fleet server as a child process on loopback; `kill()` is SIGKILL, `start()` restarts it on
-    the same database and port."""
+    """The server as a child process on loopback; `kill()` is SIGKILL, `start()` restarts it on the same
+    database and port. kind "cloud": `python -m cloud_reasoner.server` (the System 2 server) with the
+    Fleet plugin — the deployment shape; kind "standalone": `python -m cloud_reasoner.fleet.server`."""
 
-    def __init__(self, db: Path, lease_ttl_s: float, liveness_s: float, seed: int, log_path: Path) -> None:
-        self.db, self.lease_ttl_s, self.liveness_s, self.seed = db, lease_ttl_s, liveness_s, seed
+    def __init__(
+        self, kind: str, state_dir: Path, lease_ttl_s: float, liveness_s: float, seed: int, log_path: Path
+    ) -> None:
+        if kind not in ("cloud", "standalone"):
+            raise ValueError(f"server kind must be 'cloud' or 'standalone', got {kind!r}")
+        self.kind, self.state_dir = kind, state_dir
+        self.lease_ttl_s, self.liveness_s, self.seed = lease_ttl_s, liveness_s, seed
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
         self.log_path = log_path
 
-    def start(self, timeout_s: float = 30.0) -> int:
-        port_file = self.db.with_suffix(".port")
-        port_file.unlink(missing_ok=True)
+    def _command(self, port_file: Path) -> tuple[list[str], dict[str, str]]:
         listen = f"127.0.0.1:{self.port or 0}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "cloud_reasoner.fleet.server",
-            "--db",
-            str(self.db),
-            "--listen",
-            listen,
-            "--port-file",
-            str(port_file),
-            "--lease-ttl",
-            str(self.lease_ttl_s),
-            "--sweep-period",
-            str(min(0.25, self.lease_ttl_s / 4)),
-            "--liveness",
-            str(self.liveness_s),
-            "--seed",
-            str(self.seed),
-        ]
+        sweep = min(0.25, self.lease_ttl_s / 4)
+        if self.kind == "standalone":
+            cmd = [
+                sys.executable,
+                "-m",
+                "cloud_reasoner.fleet.server",
+                "--db",
+                str(self.state_dir / "fleet.sqlite"),
+            ]
+            cmd += ["--listen", listen, "--port-file", str(port_file), "--lease-ttl", str(self.lease_ttl_s)]
+            cmd += [
+                "--sweep-period",
+                str(sweep),
+                "--liveness",
+                str(self.liveness_s),
+                "--seed",
+                str(self.seed),
+            ]
+            return cmd, dict(os.environ)
+        env = dict(os.environ)
+        env.update(
+            {
+                "FLEETPILOT_CLOUD_SERVER_STATE_DIR": str(self.state_dir),
+                "FLEETPILOT_CLOUD_SERVER_LISTEN": listen,
+                "FLEETPILOT_CLOUD_SERVER_PLUGINS": "cloud_reasoner.fleet.server:register",
+                "FLEETPILOT_CLOUD_SERVER_LOG_LEVEL": "warning",  # no JSON line per RPC at this rate
+                "FLEETPILOT_CLOUD_SERVER_SHUTDOWN_GRACE_S": "0",
+                "FLEETPILOT_FLEET_LEASE_TTL_S": str(self.lease_ttl_s),
+                "FLEETPILOT_FLEET_LIVENESS_S": str(self.liveness_s),
+                "FLEETPILOT_FLEET_SWEEP_PERIOD_S": str(sweep),
+                "FLEETPILOT_FLEET_SEED": str(self.seed),
+            }
+        )
+        return [sys.executable, "-m", "cloud_reasoner.server", "--port-file", str(port_file)], env
+
+    def start(self, timeout_s: float = 30.0) -> int:
+        port_file = self.state_dir / "server.port"
+        port_file.unlink(missing_ok=True)
+        cmd, env = self._command(port_file)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
         log.close()
         t_end = time.monotonic() + timeout_s
         while not port_file.exists():
@@ -330,11 +363,22 @@ class VirtualVehicle:
 # --- the run -----------------------------------------------------------------------------------
 
 
-def prepare(cfg: SimConfig, db: Path, executor: CalibratedStandInExecutor) -> dict[str, str]:
-    """Create the database as an operator would: vehicle tokens, input blobs, queued jobs."""
-    store = SqliteFleetStore(db, StoreConfig(spot_check_seed=cfg.seed))
+def prepare(cfg: SimConfig, state_dir: Path, executor: CalibratedStandInExecutor) -> dict[str, str]:
+    """Set up as an operator would: vehicle tokens (in the cloud server's vehicle store, or the
+    stand-alone server's table), input blobs, queued jobs."""
+    names = [f"veh-{i:05d}" for i in range(cfg.vehicles)]
+    store = SqliteFleetStore(state_dir / "fleet.sqlite", StoreConfig(spot_check_seed=cfg.seed))
     try:
-        tokens = store.add_tokens(f"veh-{i:05d}" for i in range(cfg.vehicles))
+        if cfg.server == "cloud":
+            from cloud_reasoner.vehicle_store import VehicleStore
+
+            vehicles = VehicleStore(state_dir)
+            try:
+                tokens = {name: vehicles.add_vehicle(name) for name in names}
+            finally:
+                vehicles.close()
+        else:
+            tokens = store.add_tokens(names)
         # Stand-in shards: small unique blobs; the stand-in's result depends only on the digest.
         inputs = store.put_blobs(f"stand-in shard {cfg.seed}:{j}".encode() for j in range(cfg.jobs))
         specs = [
@@ -466,6 +510,14 @@ def audit(db: Path, executor: CalibratedStandInExecutor, rec: Record, config: St
     }
 
 
+def _vehicle_db_name() -> str:
+    try:
+        from cloud_reasoner.vehicle_store import DB_NAME
+    except ImportError:
+        return "vehicles.sqlite"
+    return DB_NAME
+
+
 def simulate(cfg: SimConfig) -> dict:
     executor = (
         CalibratedStandInExecutor(cfg.seconds_per_job)
@@ -480,11 +532,14 @@ def simulate(cfg: SimConfig) -> dict:
         state_dir = Path(cfg.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
     db = state_dir / "fleet.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
+    for name in ("fleet.sqlite", _vehicle_db_name()):
+        for suffix in ("", "-wal", "-shm"):
+            (state_dir / (name + suffix)).unlink(missing_ok=True)
     store_config = StoreConfig(spot_check_seed=cfg.seed)
-    tokens = prepare(cfg, db, executor)
-    server = ServerProcess(db, cfg.lease_ttl_s, cfg.liveness_s, cfg.seed, state_dir / "server.log")
+    tokens = prepare(cfg, state_dir, executor)
+    server = ServerProcess(
+        cfg.server, state_dir, cfg.lease_ttl_s, cfg.liveness_s, cfg.seed, state_dir / "server.log"
+    )
     rec = Record()
     try:
         server.start()
