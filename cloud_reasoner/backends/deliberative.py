@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from cloud_reasoner.query import Advice, EmbodimentKind, MetaAction, QuestionKin
 # perception.classes.Cls values that block motion (VEHICLE, PEDESTRIAN, OBSTACLE), and OBSTACLE alone
 _BLOCKING_CLASSES = (4, 5, 6)
 _OBSTACLE_CLASS = 6
+_BLOCKING_LUT = np.zeros(256, dtype=bool)
+_BLOCKING_LUT[list(_BLOCKING_CLASSES)] = True
 _CONE_LABELS = ("cone", "barrier", "barrel", "construction")
 _MOVING_SPEED = 0.5  # m/s: slower objects count as static
 
@@ -56,6 +59,14 @@ _SYNONYMS = {
 _TASK_RE = re.compile(
     r"\b(?:walk|go|move|head|navigate|come|get)\b(?:\s+(?:over|back))?\s+(?:to|towards?)\b(.*)"
 )
+
+
+class _Obstacles(NamedTuple):
+    pts: np.ndarray  # (M, 2) odom
+    half: np.ndarray  # (M,) half extent of each sample, m
+    moving: np.ndarray  # (M,) bool
+    cone: np.ndarray  # (M,) bool: a cone-like obstacle (OBSTACLE class cell or a cone object)
+    speed: np.ndarray  # (M,) m/s
 
 
 class DeliberativeBackend(Backend):
@@ -146,37 +157,50 @@ class DeliberativeBackend(Backend):
 
     # --- driving ----------------------------------------------------------------------------------
 
-    def _obstacles(self, q: ReasonQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Obstacle samples in odom: points (M, 2), half extents along/across (M,), moving flag (M,)."""
-        pts, half, moving, cone = [], [], [], []
+    def _obstacles(self, q: ReasonQuery) -> _Obstacles:
+        """Obstacle samples in odom: BEV obstacle cells (pooled to ~0.5 m) and detected objects'
+        footprints sampled every 0.5 m, each with a half extent, a moving flag and its speed."""
+        pts, half, moving, cone, speed = [], [], [], [], []
         if q.grid is not None:
             g = q.grid
-            # Pool fine grids to ~0.5 m cells (a cell is blocked if any of its sub-cells is): 4-16x fewer
-            # samples for the search, still finer than the 0.3 m margin around the footprint.
+            # Pool fine cells to ~0.5 m (a coarse cell is blocked if any of its cells is): 4-16x fewer samples
+            # for the search, still finer than the 0.3 m margin around the footprint. Working on the few
+            # blocked cells (nonzero) instead of pooling the whole grid keeps this cheap.
             f = max(1, int(self.pool_to_m / g.resolution))
-            rows_c, cols_c = g.classes.shape[0] // f, g.classes.shape[1] // f
-            sub = g.classes[: rows_c * f, : cols_c * f].reshape(rows_c, f, cols_c, f)
-            blocking = np.isin(sub, _BLOCKING_CLASSES).any(axis=(1, 3))
-            is_obstacle = (sub == _OBSTACLE_CLASS).any(axis=(1, 3))
-            rows, cols = np.nonzero(blocking)
+            rows, cols = np.nonzero(_BLOCKING_LUT[g.classes])
+            cols_c = g.classes.shape[1] // f + 1
+            coarse, which = np.unique((rows // f) * cols_c + cols // f, return_inverse=True)
+            is_obstacle = np.zeros(len(coarse), dtype=bool)
+            is_obstacle[which[g.classes[rows, cols] == _OBSTACLE_CLASS]] = True
             cell = g.resolution * f
-            bx = g.origin_x + (cols + 0.5) * cell
-            by = g.origin_y + (rows + 0.5) * cell
+            bx = g.origin_x + (coarse % cols_c + 0.5) * cell
+            by = g.origin_y + (coarse // cols_c + 0.5) * cell
             c, s = math.cos(q.yaw), math.sin(q.yaw)
             pts.append(np.stack([q.x + c * bx - s * by, q.y + s * bx + c * by], axis=1))
             half.append(np.full(len(bx), 0.5 * cell))
             moving.append(np.zeros(len(bx), dtype=bool))
-            cone.append(is_obstacle[rows, cols])
+            cone.append(is_obstacle)
+            speed.append(np.zeros(len(bx)))
         for o in q.objects:
             if o.label in ("road", "lane", "sidewalk"):
                 continue
-            pts.append(np.array([[o.x, o.y]]))
-            half.append(np.array([0.5 * max(o.length, o.width, 0.3)]))
-            moving.append(np.array([math.hypot(o.vx, o.vy) > _MOVING_SPEED]))
-            cone.append(np.array([o.label in _CONE_LABELS]))
+            # the footprint rectangle, sampled on a 0.5 m lattice (a circle around it would close lanes)
+            n_l, n_w = max(1, math.ceil(o.length / 0.5)), max(1, math.ceil(o.width / 0.5))
+            u = (np.arange(n_l) + 0.5) / n_l * o.length - 0.5 * o.length
+            v = (np.arange(n_w) + 0.5) / n_w * o.width - 0.5 * o.width
+            uu, vv = (a.ravel() for a in np.meshgrid(u, v))
+            c, s = math.cos(o.yaw), math.sin(o.yaw)
+            pts.append(np.stack([o.x + c * uu - s * vv, o.y + s * uu + c * vv], axis=1))
+            half.append(np.full(len(uu), 0.5 * max(o.length / n_l, o.width / n_w, 0.3)))
+            v_abs = math.hypot(o.vx, o.vy)
+            moving.append(np.full(len(uu), v_abs > _MOVING_SPEED))
+            cone.append(np.full(len(uu), o.label in _CONE_LABELS))
+            speed.append(np.full(len(uu), v_abs))
         if not pts:
-            return np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
-        return np.concatenate(pts), np.concatenate(half), np.concatenate(moving), np.concatenate(cone)
+            return _Obstacles(
+                np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0)
+            )
+        return _Obstacles(*(np.concatenate(a) for a in (pts, half, moving, cone, speed)))
 
     def _corridor(
         self,
@@ -188,11 +212,14 @@ class DeliberativeBackend(Backend):
         q: ReasonQuery,
         d_lo: float,
         d_hi: float,
+        penalised_above: float = math.inf,
     ) -> np.ndarray | None:
         """Cheapest smooth collision-free lateral offset per station (K,) from s0, or None.
 
         DP over stations x offsets: cost = offset from the lane centre + lateral change^2; a cell is
-        blocked when an obstacle sample lies within the footprint (+ margin) around it."""
+        blocked when an obstacle sample lies within the footprint (+ margin) around it. Offsets above
+        `penalised_above` (the oncoming lane) cost so much that any path avoiding them wins: one search
+        answers both "is there a way within our lanes?" and "is there one over the oncoming lane?"."""
         stations = s0 + np.arange(0.0, self.horizon_m + 1e-9, self.ds)
         # multiples of the step, so the lane centre (0) is always a candidate
         offsets = np.arange(math.ceil(d_lo / self.dd - 1e-9), math.floor(d_hi / self.dd + 1e-9) + 1) * self.dd
@@ -218,7 +245,8 @@ class DeliberativeBackend(Backend):
         # transition cost (to, from): squared lateral change, infinite beyond the lateral rate limit;
         # cell cost: distance from the lane centre, infinite where blocked.
         move_cost = np.where(reachable, 4.0 * step**2, np.inf)
-        cell_cost = np.where(free, np.abs(offsets)[None, :] * self.ds * 0.5, np.inf)
+        lateral = np.abs(offsets) * self.ds * 0.5 + np.where(offsets > penalised_above + 1e-9, 1e6, 0.0)
+        cell_cost = np.where(free, lateral[None, :], np.inf)
         back = np.zeros((len(stations), len(offsets)), dtype=int)
         for k in range(1, len(stations)):
             trans = cost[None, :] + move_cost
@@ -239,7 +267,8 @@ class DeliberativeBackend(Backend):
         s_ego, d_ego = float(s_ego_arr[0]), float(d_ego_arr[0])
         full_length = float(np.hypot(*np.diff(q.centerline, axis=0).T).sum())
         goal_s = full_length if q.goal_s is None else min(q.goal_s, full_length)
-        pts, half, moving, cone = self._obstacles(q)
+        obs = self._obstacles(q)
+        pts, half, moving, cone = obs.pts, obs.half, obs.moving, obs.cone
         s_obs, d_obs = route.to_sd(pts)
         w = q.lane_width
         cruise = min(q.speed_limit, q.max_speed)
@@ -277,9 +306,17 @@ class DeliberativeBackend(Backend):
             cone_objects == 0 and n_cones >= 3 and q.grid is not None and self._count_blobs(q) >= 3
         )
 
-        # 1) within our own direction's lanes
-        path = self._corridor(s_ego, d_ego, s_obs[static], d_obs[static], half[static], q, own_lo, own_hi)
-        if path is not None:
+        # One corridor search over our lanes and, when known, the oncoming lane (penalised: used only
+        # if there is no way within our own lanes).
+        onc = max(q.oncoming_lane_offsets) if q.oncoming_lane_offsets else None
+        d_hi = own_hi if onc is None else onc + 0.5 * w - 0.5 * q.width - 0.1
+        path = self._corridor(
+            s_ego, d_ego, s_obs[static], d_obs[static], half[static], q, own_lo, d_hi, penalised_above=own_hi
+        )
+        if path is None:
+            why = "no oncoming lane known" if onc is None else "no free corridor even over the oncoming lane"
+            return self._blocked(q, route, s_ego, s_obs, d_obs, static, half, why)
+        if path.max() <= own_hi + 1e-9:
             action = MetaAction.FOLLOW_CONES if cones else MetaAction.GO_SLOWLY
             why = (
                 "cones shift the free corridor"
@@ -288,17 +325,7 @@ class DeliberativeBackend(Backend):
             )
             return self._path_advice(route, s_ego, path, action, 0.75, why, 0.5 * cruise)
 
-        if not q.oncoming_lane_offsets:
-            return self._blocked(q, route, s_ego, s_obs, d_obs, static, half, "no oncoming lane known")
-
-        # 2) over the oncoming lane too: only with a long enough gap in oncoming traffic
-        onc = max(q.oncoming_lane_offsets)
-        wide_hi = onc + 0.5 * w - 0.5 * q.width - 0.1
-        path = self._corridor(s_ego, d_ego, s_obs[static], d_obs[static], half[static], q, own_lo, wide_hi)
-        if path is None:
-            return self._blocked(
-                q, route, s_ego, s_obs, d_obs, static, half, "no free corridor even over the oncoming lane"
-            )
+        # Over the oncoming lane: only with a long enough gap in oncoming traffic.
         out = np.abs(path) > 0.5 * w - 0.5 * q.width
         if not out.any():  # pragma: no cover  (the own-lane search would have found it)
             return self._path_advice(
@@ -312,10 +339,7 @@ class DeliberativeBackend(Backend):
         # moving ones must not reach the end of our manoeuvre before we are back in lane.
         in_onc = np.abs(d_obs - onc) < 0.5 * w + 0.5
         end_s = s_ego + occupied_len
-        speeds = np.zeros(len(pts))
-        obj_off = len(pts) - len(q.objects)
-        for i, o in enumerate(q.objects):
-            speeds[obj_off + i] = math.hypot(o.vx, o.vy)
+        speeds = obs.speed
         threats = in_onc & moving & (s_obs > s_ego - q.length)
         for so, vo in zip(s_obs[threats], speeds[threats], strict=True):
             time_to_end = (so - end_s) / max(vo, 0.1)

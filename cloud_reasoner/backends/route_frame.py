@@ -24,19 +24,20 @@ class RouteFrame:
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         if len(xy) == 0:
             return np.zeros(0), np.zeros(0)
-        rel = xy[:, None, :] - self.seg_start[None, :, :]  # (M, S, 2)
-        along = np.einsum("msk,sk->ms", rel, self.seg_dir)
-        clipped = np.clip(along, 0.0, self.seg_len[None, :])
+        # (M, S) arrays per coordinate: cheaper than (M, S, 2) with einsum
+        dx, dy = self.seg_dir[:, 0], self.seg_dir[:, 1]
+        rx = xy[:, 0:1] - self.seg_start[None, :, 0]
+        ry = xy[:, 1:2] - self.seg_start[None, :, 1]
+        along = rx * dx + ry * dy
+        clipped = np.clip(along, 0.0, self.seg_len)
         # the end segments extend to infinity so nothing beyond the route end is misplaced
         clipped[:, 0] = np.minimum(along[:, 0], self.seg_len[0])
         clipped[:, -1] = np.maximum(along[:, -1], 0.0)
-        foot = self.seg_start[None] + clipped[..., None] * self.seg_dir[None]
-        dist = np.hypot(*(xy[:, None, :] - foot).transpose(2, 0, 1))
-        best = np.argmin(dist, axis=1)
+        ex, ey = rx - clipped * dx, ry - clipped * dy
+        best = np.argmin(ex * ex + ey * ey, axis=1)
         idx = np.arange(len(xy))
         s = self.s_start[best] + clipped[idx, best]
-        left = np.stack([-self.seg_dir[best, 1], self.seg_dir[best, 0]], axis=1)
-        d = np.einsum("mk,mk->m", rel[idx, best], left)
+        d = ry[idx, best] * dx[best] - rx[idx, best] * dy[best]  # cross product: positive left
         return s, d
 
     def to_xy(self, s: np.ndarray, d: np.ndarray) -> np.ndarray:
