@@ -48,7 +48,7 @@ from cloud_reasoner.fleet.validation import (
     results_agree,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
@@ -208,6 +208,11 @@ _MIGRATIONS: dict[int, str] = {
         granted_ns INTEGER NOT NULL,
         UNIQUE (job_id, vehicle_id)
     );
+    """,
+    # v2: find a vehicle's own resumable checkpoints with one indexed query per LeaseJob
+    2: """
+    CREATE INDEX leases_vehicle_checkpoints ON leases(vehicle_id, job_id)
+        WHERE state = 'released' AND checkpoint_digest IS NOT NULL;
     """,
 }
 
@@ -431,6 +436,13 @@ class SqliteFleetStore:
                 (vehicle_id, max_units),
             ).fetchall()
             deadline = now_ns + ttl_ns
+            checkpoints = dict(
+                db.execute(
+                    "SELECT job_id, checkpoint_digest FROM leases WHERE vehicle_id=? AND state='released'"
+                    " AND checkpoint_digest IS NOT NULL ORDER BY lease_id",  # the latest wins in dict()
+                    (vehicle_id,),
+                ).fetchall()
+            )
             for job_id, kind, input_digest, params_json, quorum in rows:
                 if quorum is None:  # first replica: adaptive replication decides the quorum
                     alone = trusted and not self._is_spot_checked(job_id, vehicle_id)
@@ -440,18 +452,14 @@ class SqliteFleetStore:
                     )
                 else:
                     db.execute("UPDATE jobs SET open_slots=open_slots-1 WHERE job_id=?", (job_id,))
-                cp = db.execute(
-                    "SELECT checkpoint_digest FROM leases WHERE job_id=? AND vehicle_id=?"
-                    " AND state='released' AND checkpoint_digest IS NOT NULL ORDER BY lease_id DESC LIMIT 1",
-                    (job_id, vehicle_id),
-                ).fetchone()
+                cp = checkpoints.get(job_id)
                 cur = db.execute(
                     "INSERT INTO leases (job_id, vehicle_id, issued_ns, deadline_ns, state,"
                     " checkpoint_digest) VALUES (?, ?, ?, ?, 'active', ?)",
-                    (job_id, vehicle_id, now_ns, deadline, cp[0] if cp else None),
+                    (job_id, vehicle_id, now_ns, deadline, cp),
                 )
                 spec = JobSpec(job_id, kind, input_digest, json.loads(params_json))
-                out.append(Lease(int(cur.lastrowid), spec, deadline, cp[0] if cp else None))
+                out.append(Lease(int(cur.lastrowid), spec, deadline, cp))
         return out, Reason.ELIGIBLE
 
     def _own_lease(self, db: sqlite3.Connection, vehicle_id: str, lease_id: int) -> tuple:

@@ -33,3 +33,15 @@ def test_small_simulation_loses_nothing(tmp_path, kill_at):
     assert report["results"]["invalid"] >= report["wrong_results_submitted"] - report["reissues"]
     if kill_at is not None:
         assert report["server_kills"] == 1
+
+
+def test_status_command_reads_a_simulated_database(tmp_path, capsys):
+    from fleetpilot.cli import main
+
+    cfg = SimConfig(vehicles=10, jobs=40, seed=2, seconds_per_job=0.005, timeout_s=60, state_dir=tmp_path)
+    report = simulate(cfg)
+    check(report)
+    assert main(["fleet", "status", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "validated 40" in out and "registered 10" in out and "owner-veh-00000" in out
+    assert main(["fleet", "status", "--state-dir", str(tmp_path / "nowhere")]) == 2

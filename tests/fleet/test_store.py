@@ -188,3 +188,28 @@ def test_silent_vehicle_leases_reissued_before_deadline(store):
     assert store.expire_leases(10) == 0
     assert store.expire_leases(10, silent_since_ns=3) == 1  # only the vehicle not seen since t=3
     assert store.submit("alive", [item(la, 0)], 11)[0].status == "pending"
+
+
+def test_migration_from_v1_keeps_data(tmp_path):
+    import cloud_reasoner.fleet.store as store_mod
+
+    path = tmp_path / "old.sqlite"
+    old = dict(store_mod._MIGRATIONS)
+    try:
+        store_mod._MIGRATIONS.pop(2)
+        store_mod.SCHEMA_VERSION = 1
+        v1 = SqliteFleetStore(path)
+        register(v1, "a")
+        add_jobs(v1, 3)
+        v1.close()
+    finally:
+        store_mod._MIGRATIONS.clear()
+        store_mod._MIGRATIONS.update(old)
+        store_mod.SCHEMA_VERSION = max(old)
+    v2 = SqliteFleetStore(path)
+    assert v2.schema_version() == max(old) == 2
+    names = {n for (n,) in v2._db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "leases_vehicle_checkpoints" in names
+    assert v2.summary()["jobs"]["open"] == 3
+    assert len(v2.lease("a", PARKED, 3, TTL, 1)[0]) == 3
+    v2.close()
