@@ -59,15 +59,10 @@ class Authenticator:
         return None if token is None else self.store.vehicle_for_token(token)
 
 
-_AUTHENTICATOR: Authenticator | None = None
-
-
 async def require_vehicle(context: aio.ServicerContext, claimed: str | None = None) -> str:
     """The authenticated vehicle of this call; aborts UNAUTHENTICATED (no/bad token) or
     PERMISSION_DENIED (the request claims to be another vehicle). `claimed=None` skips that check."""
     vehicle = _current_vehicle.get()
-    if vehicle is None and _AUTHENTICATOR is not None:
-        vehicle = _AUTHENTICATOR.vehicle_from_metadata(context.invocation_metadata())
     if vehicle is None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
     if claimed is not None and claimed != vehicle:
@@ -78,7 +73,12 @@ async def require_vehicle(context: aio.ServicerContext, claimed: str | None = No
     return vehicle
 
 
-def _unauthenticated_handler(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+def set_current_vehicle(vehicle: str) -> None:
+    """For interceptors: the handler of this call runs in the same contextvars.Context."""
+    _current_vehicle.set(vehicle)
+
+
+def unauthenticated_handler(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
     async def deny(request, context):
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
@@ -94,10 +94,10 @@ def _unauthenticated_handler(handler: grpc.RpcMethodHandler | None) -> grpc.RpcM
 
 
 class AuthInterceptor(aio.ServerInterceptor):
+    """Authentication only (the server uses AuthLoggingInterceptor, which also logs)."""
+
     def __init__(self, authenticator: Authenticator):
-        global _AUTHENTICATOR
         self.authenticator = authenticator
-        _AUTHENTICATOR = authenticator
 
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
@@ -106,6 +106,6 @@ class AuthInterceptor(aio.ServerInterceptor):
         vehicle = self.authenticator.vehicle_from_metadata(handler_call_details.invocation_metadata)
         handler = await continuation(handler_call_details)
         if vehicle is None:
-            return _unauthenticated_handler(handler)
+            return unauthenticated_handler(handler)
         _current_vehicle.set(vehicle)
         return handler

@@ -31,15 +31,16 @@ ECHO_METHOD = "/fleetpilot.bench.Echo/Echo"
 
 
 def sample_request(vehicle_id: str, seed: int = 0) -> reasoner_pb2.ReasonRequest:
-    """A representative stuck-behind-a-stalled-vehicle request: 40 x 40 m BEV at 0.25 m, 100 m route."""
+    """A representative stuck-behind-a-stalled-vehicle request: the perception BEV's shape (40 x 20 m at
+    0.25 m: 80 x 160 cells, perception/bev.py defaults), a 100 m route, one detected vehicle."""
     from types import SimpleNamespace as NS
 
     from cloud_reasoner.convert import build_request
     from cloud_reasoner.query import DetectedObject
 
     rng = np.random.default_rng(seed)
-    res, ox, oy = 0.25, 0.0, -20.0
-    classes = np.ones((160, 160), np.uint8)
+    res, ox, oy = 0.25, 0.0, -10.0
+    classes = np.ones((80, 160), np.uint8)
     classes[:, :8] = 255
     gx = lambda x: int((x - ox) / res)  # noqa: E731
     gy = lambda y: int((y - oy) / res)  # noqa: E731
@@ -141,7 +142,7 @@ async def _closed_loop(
     }
 
 
-def run_bench(clients: list[int], duration_s: float = 5.0, warmup_s: float = 1.0) -> dict:
+def run_bench(clients: list[int], duration_s: float = 5.0, warmup_s: float = 1.0, workers: int = 1) -> dict:
     if not clients or min(clients) < 1:
         raise ValueError(f"client counts must be >= 1, got {clients}")
     from cloud_reasoner.server import ServerProcess
@@ -197,6 +198,8 @@ def run_bench(clients: list[int], duration_s: float = 5.0, warmup_s: float = 1.0
         "warmup_s": warmup_s,
         "request_bytes": len(requests[0]),
         "backend": "deliberative",
+        "reason_server_workers": workers,
+        "echo_server_workers": 1,
         "cpu_count": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "server_logged_rpcs": log_lines,

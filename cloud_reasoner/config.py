@@ -4,7 +4,8 @@
     listen = "127.0.0.1:50051"      # loopback by default; "0.0.0.0:50051" to serve a network
     state_dir = ""                  # "" = $XDG_STATE_HOME/fleetpilot/cloud (~/.local/state/...)
     max_message_bytes = 4194304     # larger requests are refused with RESOURCE_EXHAUSTED
-    max_concurrent_rpcs = 256       # more RPCs at once are refused with RESOURCE_EXHAUSTED
+    max_concurrent_rpcs = 256       # more RPCs at once (per worker) are refused with RESOURCE_EXHAUSTED
+    workers = 1                     # processes sharing the port (SO_REUSEPORT); >1 only without plugins
     reflection = true               # server reflection, so grpcurl works without the .proto files
     shutdown_grace_s = 1.0          # NOT_SERVING this long before in-flight RPCs get cancelled
     log_file = ""                   # JSON lines; "" = stderr
@@ -53,6 +54,7 @@ class ServerConfig:
     state_dir: str = ""
     max_message_bytes: int = 4 * 1024 * 1024
     max_concurrent_rpcs: int = 256
+    workers: int = 1
     reflection: bool = True
     shutdown_grace_s: float = 1.0
     log_file: str = ""

@@ -39,7 +39,14 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from cloud_reasoner.auth import Authenticator, AuthInterceptor, current_vehicle, require_vehicle
+from cloud_reasoner.auth import (
+    PUBLIC_SERVICE_PREFIXES,
+    Authenticator,
+    current_vehicle,
+    require_vehicle,
+    set_current_vehicle,
+    unauthenticated_handler,
+)
 from cloud_reasoner.backends.base import Backend, BackendError, make_backend
 from cloud_reasoner.config import CloudConfig, load_config
 from cloud_reasoner.convert import InvalidRequest, Limits, RequestTooLarge, advice_to_proto, query_from_proto
@@ -70,17 +77,44 @@ def load_plugin(spec: str) -> ServicePlugin:
     return getattr(importlib.import_module(module_name), func)
 
 
-# --- per-RPC logging ---------------------------------------------------------------------------------
+# --- per-RPC auth and logging -----------------------------------------------------------------------
 
 
-class LoggingInterceptor(aio.ServerInterceptor):
-    """One JSON line per unary RPC: method, vehicle, status, latency_ms, peer."""
+class AuthLoggingInterceptor(aio.ServerInterceptor):
+    """Every RPC except health/reflection: authenticate from metadata (UNAUTHENTICATED before any
+    servicer code runs), remember the vehicle for require_vehicle(), and write one JSON line per call
+    (method, vehicle, status, latency_ms, peer). One interceptor, and wrapped handlers cached per
+    method: interceptors are a large part of grpc.aio's per-call cost."""
+
+    def __init__(self, authenticator: Authenticator):
+        self.authenticator = authenticator
+        self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler] = {}
+        self._denied: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or not handler.unary_unary:
-            return handler
         method = handler_call_details.method
+        handler = await continuation(handler_call_details)
+        if method.startswith(PUBLIC_SERVICE_PREFIXES):
+            return handler
+        vehicle = self.authenticator.vehicle_from_metadata(handler_call_details.invocation_metadata)
+        if vehicle is None:
+            denied = self._denied.get(method)
+            if denied is None:
+                denied = self._denied[method] = self._logged(method, unauthenticated_handler(handler))
+            return denied
+        set_current_vehicle(vehicle)
+        if handler is None or not handler.unary_unary:
+            return handler  # streaming methods: authenticated, not logged per call
+        key = (method, id(handler))
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:
+            wrapped = self._wrapped[key] = self._logged(method, handler)
+        return wrapped
+
+    @staticmethod
+    def _logged(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if not handler.unary_unary:
+            return handler
         inner = handler.unary_unary
 
         async def logged(request, context):
@@ -268,10 +302,12 @@ class CloudServer:
         options = [
             ("grpc.max_receive_message_length", cfg.max_message_bytes),
             ("grpc.max_send_message_length", cfg.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # Several worker processes share one port only when asked to; otherwise a second server on
+            # the same port must fail loudly instead of silently splitting the traffic.
+            ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
         ]
         server = aio.server(
-            interceptors=[LoggingInterceptor(), AuthInterceptor(self.authenticator)],
+            interceptors=[AuthLoggingInterceptor(self.authenticator)],
             options=options,
             maximum_concurrent_rpcs=cfg.max_concurrent_rpcs,
         )
@@ -331,12 +367,31 @@ def build_server(
 
 
 async def serve(
-    config: CloudConfig, extra_services: Sequence[ServicePlugin] = (), port_file: str | None = None
+    config: CloudConfig,
+    extra_services: Sequence[ServicePlugin] = (),
+    port_file: str | None = None,
+    config_file: str | None = None,
+    is_worker: bool = False,
 ) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    With [server] workers = N > 1 this process starts N - 1 more worker processes on the same port
+    (SO_REUSEPORT: the kernel spreads connections over them) and forwards SIGTERM/SIGINT to them.
+    Python runs one request at a time per process, so workers are how one machine uses its cores. Not
+    with plugins: they may keep state in memory (a sweeper, caches) that must exist once."""
+    workers = config.server.workers
+    if workers < 1:
+        raise ValueError(f"[server] workers must be >= 1, got {workers}")
+    if workers > 1 and (extra_services or config.server.plugins):
+        raise ValueError(
+            "[server] workers > 1 is only supported without plugins (they may keep in-process state)"
+        )
     setup_logging(config.server.log_file, config.server.log_level)
     server = build_server(config, extra_services)
     port = await server.start()
+    children: list[subprocess.Popen] = []
+    if workers > 1 and not is_worker:
+        children = await _start_workers(config, port, workers - 1, config_file)
     if port_file:
         tmp = Path(port_file + ".tmp")
         tmp.write_text(str(port))
@@ -346,7 +401,32 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
     await server.shutdown()
+    for child in children:
+        await asyncio.to_thread(child.wait)
+
+
+async def _start_workers(config: CloudConfig, port: int, count: int, config_file: str | None) -> list:
+    host = config.server.listen.rsplit(":", 1)[0]
+    folder = Path(tempfile.mkdtemp(prefix="fp-cloud-workers-"))
+    children, files = [], []
+    for i in range(count):
+        files.append(folder / f"worker{i}.port")
+        cmd = [sys.executable, "-m", "cloud_reasoner.server", "--worker", "--listen", f"{host}:{port}"]
+        cmd += ["--port-file", str(files[-1])] + (["--config", config_file] if config_file else [])
+        children.append(subprocess.Popen(cmd))
+    deadline = time.monotonic() + 60
+    while not all(f.exists() for f in files):
+        if any(c.poll() is not None for c in children) or time.monotonic() > deadline:
+            for c in children:
+                c.kill()
+            raise RuntimeError("a worker process did not start")
+        await asyncio.sleep(0.02)
+    log_event("workers started", workers=count + 1, port=port)
+    return children
 
 
 # --- running it from Python ----------------------------------------------------------------------------
@@ -465,12 +545,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None)
     parser.add_argument("--listen", default=None)
     parser.add_argument("--port-file", default=None, help="write the bound port here once serving")
+    parser.add_argument("--worker", action="store_true", help="an extra worker started by the first process")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.listen:
         config = config.replace("server", listen=args.listen)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, port_file=args.port_file))
+        asyncio.run(serve(config, port_file=args.port_file, config_file=args.config, is_worker=args.worker))
     return 0
 
 

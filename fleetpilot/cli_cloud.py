@@ -33,7 +33,7 @@ def cmd_cloud_serve(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, port_file=args.port_file))
+        asyncio.run(serve(config, port_file=args.port_file, config_file=args.config and str(args.config)))
     return 0
 
 
@@ -78,7 +78,11 @@ def cmd_bench_cloud(args: argparse.Namespace) -> int:
         raise UsageError(f"--clients must be integers in 1..1024, got {args.clients!r}")
     if not args.duration > 0:
         raise UsageError(f"--duration must be > 0, got {args.duration}")
-    write_json(run_bench(clients, duration_s=args.duration, warmup_s=args.warmup), args.json)
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    write_json(
+        run_bench(clients, duration_s=args.duration, warmup_s=args.warmup, workers=args.workers), args.json
+    )
     return 0
 
 
@@ -112,5 +116,6 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
         "--duration", type=float, default=5.0, help="seconds measured per client count and service"
     )
     b.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
+    b.add_argument("--workers", type=int, default=1, help="Reason server worker processes ([server] workers)")
     b.add_argument("--json", type=Path)
     b.set_defaults(func=cmd_bench_cloud)
