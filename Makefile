@@ -8,7 +8,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
 
-.PHONY: install demo test test-fast bench lint format acceptance clean
+.PHONY: install protos demo test test-fast bench lint format acceptance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fleetpilot demo
 
-test: $(STAMP)
+# gRPC stubs: the install generates them; regenerate when a .proto changed since (stubs are not committed).
+protos: $(STAMP)
+	$(BIN)/python -m cloud_reasoner.codegen --check 2>/dev/null || $(BIN)/python -m cloud_reasoner.codegen
+
+test: protos
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests
