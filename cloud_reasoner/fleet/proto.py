@@ -1,8 +1,8 @@
 """The generated Fleet stubs (`cloud_reasoner.protos.v1.fleet_pb2[_grpc]`).
 
-`python -m cloud_reasoner.codegen` (the System 2 service's build step) generates stubs for every
-.proto in cloud_reasoner/protos/v1/. Until that has run, `load()` generates this one file in place with
-grpcio-tools, so a fresh clone works either way.
+`python -m cloud_reasoner.codegen` (the System 2 service's build step, also run by `pip install`)
+generates stubs for every .proto in cloud_reasoner/protos/v1/. If they are missing, `load()` runs that
+generator (or, without it, protoc on fleet.proto alone), so a fresh checkout works either way.
 """
 
 from __future__ import annotations
@@ -16,6 +16,16 @@ PROTO = REPO_ROOT / "cloud_reasoner" / "protos" / "v1" / "fleet.proto"
 
 
 def _generate() -> None:
+    try:  # the System 2 build step: all .proto files of the package, the same way the build does
+        from cloud_reasoner.codegen import generate
+    except ImportError:
+        generate = None
+    if generate is not None:
+        try:
+            generate()
+            return
+        except RuntimeError as e:
+            raise ImportError(f"generating the gRPC stubs failed: {e}") from e
     try:
         from grpc_tools import protoc
     except ImportError as e:
