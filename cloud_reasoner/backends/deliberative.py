@@ -67,6 +67,7 @@ class _Obstacles(NamedTuple):
     moving: np.ndarray  # (M,) bool
     cone: np.ndarray  # (M,) bool: a cone-like obstacle (OBSTACLE class cell or a cone object)
     speed: np.ndarray  # (M,) m/s
+    unknown_speed_user: np.ndarray  # (M,) bool: a vehicle/pedestrian seen only in the BEV (speed unknown)
 
 
 class DeliberativeBackend(Backend):
@@ -82,6 +83,7 @@ class DeliberativeBackend(Backend):
         pass_speed_fraction: float = 0.6,
         gap_margin_s: float = 3.0,
         pool_to_m: float = 0.5,
+        min_seen_fraction: float = 0.5,
     ):
         self.horizon_m = horizon_m
         self.ds = station_step_m
@@ -90,6 +92,7 @@ class DeliberativeBackend(Backend):
         self.pass_speed_fraction = pass_speed_fraction
         self.gap_margin_s = gap_margin_s
         self.pool_to_m = pool_to_m
+        self.min_seen_fraction = min_seen_fraction
 
     # --- entry point ------------------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class DeliberativeBackend(Backend):
     def _obstacles(self, q: ReasonQuery) -> _Obstacles:
         """Obstacle samples in odom: BEV obstacle cells (pooled to ~0.5 m) and detected objects'
         footprints sampled every 0.5 m, each with a half extent, a moving flag and its speed."""
-        pts, half, moving, cone, speed = [], [], [], [], []
+        pts, half, moving, cone, speed, user = [], [], [], [], [], []
         if q.grid is not None:
             g = q.grid
             # Pool fine cells to ~0.5 m (a coarse cell is blocked if any of its cells is): 4-16x fewer samples
@@ -172,6 +175,8 @@ class DeliberativeBackend(Backend):
             coarse, which = np.unique((rows // f) * cols_c + cols // f, return_inverse=True)
             is_obstacle = np.zeros(len(coarse), dtype=bool)
             is_obstacle[which[g.classes[rows, cols] == _OBSTACLE_CLASS]] = True
+            is_user = np.zeros(len(coarse), dtype=bool)
+            is_user[which[g.classes[rows, cols] != _OBSTACLE_CLASS]] = True  # VEHICLE or PEDESTRIAN
             cell = g.resolution * f
             bx = g.origin_x + (coarse % cols_c + 0.5) * cell
             by = g.origin_y + (coarse // cols_c + 0.5) * cell
@@ -181,6 +186,7 @@ class DeliberativeBackend(Backend):
             moving.append(np.zeros(len(bx), dtype=bool))
             cone.append(is_obstacle)
             speed.append(np.zeros(len(bx)))
+            user.append(is_user)
         for o in q.objects:
             if o.label in ("road", "lane", "sidewalk"):
                 continue
@@ -196,11 +202,11 @@ class DeliberativeBackend(Backend):
             moving.append(np.full(len(uu), v_abs > _MOVING_SPEED))
             cone.append(np.full(len(uu), o.label in _CONE_LABELS))
             speed.append(np.full(len(uu), v_abs))
+            user.append(np.zeros(len(uu), dtype=bool))
         if not pts:
-            return _Obstacles(
-                np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0)
-            )
-        return _Obstacles(*(np.concatenate(a) for a in (pts, half, moving, cone, speed)))
+            none = np.zeros(0, bool)
+            return _Obstacles(np.zeros((0, 2)), np.zeros(0), none, none, np.zeros(0), none)
+        return _Obstacles(*(np.concatenate(a) for a in (pts, half, moving, cone, speed, user)))
 
     def _corridor(
         self,
@@ -352,7 +358,25 @@ class DeliberativeBackend(Backend):
                     f" passing needs {t_needed:.1f} s: wait for a gap",
                     valid_for_s=1.0,
                 )
-        # Unknown cells in the oncoming lane over the manoeuvre lower the confidence: we might not see a car.
+        # What we cannot judge, we do not pass: a road user seen only in the BEV (no speed) in the oncoming
+        # lane ahead, or an oncoming lane mostly unseen over the manoeuvre itself.
+        strictly_onc = np.abs(d_obs - onc) < 0.5 * w
+        if (strictly_onc & obs.unknown_speed_user & (s_obs > s_ego)).any():
+            return self._advice(
+                MetaAction.WAIT,
+                0.6,
+                "a road user of unknown speed is in the oncoming lane: wait",
+                valid_for_s=1.0,
+            )
+        seen_zone = self._seen_fraction(q, route, s_ego, end_s, onc)
+        if seen_zone < self.min_seen_fraction:
+            return self._advice(
+                MetaAction.WAIT,
+                0.5,
+                f"only {seen_zone:.0%} of the oncoming lane over the pass is visible: wait",
+                valid_for_s=1.0,
+            )
+        # Unseen cells further on lower the confidence: an oncoming car could be there.
         seen = self._seen_fraction(q, route, s_ego, end_s + cruise * t_needed, onc)
         action = MetaAction.FOLLOW_CONES if cones else MetaAction.PASS_LEFT_ONCOMING
         why = (

@@ -169,3 +169,23 @@ def test_text_tasks_without_a_match_do_not_walk(text, action):
 def test_deterministic():
     a, b = reason(stalled_request()), reason(stalled_request())
     assert a.action == b.action and np.array_equal(a.waypoints, b.waypoints) and a.rationale == b.rationale
+
+
+def test_what_it_cannot_see_it_does_not_pass():
+    # no BEV at all
+    req = stalled_request()
+    req.ClearField("bev")
+    req.objects.add(object_id="v", label="vehicle", length=4.5, width=1.9).position.x = 25.0
+    assert reason(req).action == MetaAction.WAIT
+    # a car in the oncoming lane seen only in the BEV: its speed is unknown
+    req = build_request(
+        **{**_stalled_kwargs(), "grid": bev_with_boxes([(13.0, 17.5, -0.9, 0.9, 4), (30, 34, 2.8, 4.4, 4)])}
+    )
+    advice = reason(req)
+    assert advice.action == MetaAction.WAIT and "unknown speed" in advice.rationale
+    # the oncoming lane unseen (unknown cells) over the manoeuvre
+    req = build_request(
+        **{**_stalled_kwargs(), "grid": bev_with_boxes([(13.0, 17.5, -0.9, 0.9, 4), (0, 40, 1.8, 6, 255)])}
+    )
+    advice = reason(req)
+    assert advice.action == MetaAction.WAIT and "visible" in advice.rationale
