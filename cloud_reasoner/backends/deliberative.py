@@ -237,9 +237,10 @@ class DeliberativeBackend(Backend):
         s_n, d_n, r_n = s_obs[near], d_obs[near], r_obs[near]
         # blocked[k, j]: some obstacle sample overlaps the footprint at station k and offset j. Separable:
         # (samples near station k) and (samples near offset j), joined by one matrix product.
-        by_station = (np.abs(stations[None, :] - s_n[:, None]) <= (half_l + r_n)[:, None]).astype(np.float32)
-        by_offset = (np.abs(offsets[None, :] - d_n[:, None]) <= (half_w + r_n)[:, None]).astype(np.float32)
-        free = (by_station.T @ by_offset) == 0
+        # Boolean matmul (an OR of ANDs) stays in numpy's own loops: no BLAS threads spinning in the server.
+        by_station = np.abs(stations[None, :] - s_n[:, None]) <= (half_l + r_n)[:, None]
+        by_offset = np.abs(offsets[None, :] - d_n[:, None]) <= (half_w + r_n)[:, None]
+        free = ~(by_station.T @ by_offset)
         max_step = self.max_lateral_rate * self.ds
         step = np.abs(offsets[:, None] - offsets[None, :])  # (to, from)
         reachable = step <= max_step + 1e-9
