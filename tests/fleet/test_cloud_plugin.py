@@ -1,5 +1,7 @@
 """The Fleet service inside the System 2 server (cloud_reasoner.server), with its vehicle tokens."""
 
+import asyncio
+
 import grpc
 import pytest
 
@@ -43,3 +45,5 @@ def test_fleet_rpcs_through_the_cloud_server(tmp_path):
         assert car1.submit(lease.lease_id, fake_result(0), 1.0) == ("pending", False)
         car1.close()
         car2.close()
+        # the cloud server has no plugin shutdown hook yet: stop the lease sweeper ourselves
+        asyncio.run_coroutine_threadsafe(srv.server.context.fleet.stop_sweeper(), srv._loop).result(5)
