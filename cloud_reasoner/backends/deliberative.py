@@ -194,7 +194,7 @@ class DeliberativeBackend(Backend):
             n_l, n_w = max(1, math.ceil(o.length / 0.5)), max(1, math.ceil(o.width / 0.5))
             u = (np.arange(n_l) + 0.5) / n_l * o.length - 0.5 * o.length
             v = (np.arange(n_w) + 0.5) / n_w * o.width - 0.5 * o.width
-            uu, vv = (a.ravel() for a in np.meshgrid(u, v))
+            uu, vv = np.repeat(u, n_w), np.tile(v, n_l)
             c, s = math.cos(o.yaw), math.sin(o.yaw)
             pts.append(np.stack([o.x + c * uu - s * vv, o.y + s * uu + c * vv], axis=1))
             half.append(np.full(len(uu), 0.5 * max(o.length / n_l, o.width / n_w, 0.3)))
@@ -369,7 +369,7 @@ class DeliberativeBackend(Backend):
                 "a road user of unknown speed is in the oncoming lane: wait",
                 valid_for_s=1.0,
             )
-        seen_zone = self._seen_fraction(q, route, s_ego, end_s, onc)
+        seen_zone, seen = self._seen_fractions(q, route, s_ego, end_s, end_s + cruise * t_needed, onc)
         if seen_zone < self.min_seen_fraction:
             return self._advice(
                 MetaAction.WAIT,
@@ -377,8 +377,8 @@ class DeliberativeBackend(Backend):
                 f"only {seen_zone:.0%} of the oncoming lane over the pass is visible: wait",
                 valid_for_s=1.0,
             )
-        # Unseen cells further on lower the confidence: an oncoming car could be there.
-        seen = self._seen_fraction(q, route, s_ego, end_s + cruise * t_needed, onc)
+        # (seen: over the manoeuvre and the distance oncoming traffic covers meanwhile; unseen cells there
+        # lower the confidence: an oncoming car could be hidden)
         action = MetaAction.FOLLOW_CONES if cones else MetaAction.PASS_LEFT_ONCOMING
         why = (
             f"static blocker {blocker_s - s_ego:.1f} m ahead; oncoming lane free for the {t_needed:.1f} s "
@@ -412,27 +412,25 @@ class DeliberativeBackend(Backend):
             )
         return self._advice(MetaAction.STOP, 0.7, f"blocked ahead and {why}: stop and hold", valid_for_s=3.0)
 
-    def _seen_fraction(
-        self, q: ReasonQuery, route: RouteFrame, s_from: float, s_to: float, onc: float
-    ) -> float:
+    def _seen_fractions(
+        self, q: ReasonQuery, route: RouteFrame, s_from: float, s_mid: float, s_to: float, onc: float
+    ) -> tuple[float, float]:
+        """Fractions of the oncoming lane centre (sampled every metre) the BEV shows as known cells,
+        over [s_from, s_mid) and over [s_from, s_to)."""
+        samples = np.arange(s_from, max(s_to, s_from + 1.0), 1.0)
         if q.grid is None:
-            return 0.0
+            return 0.0, 0.0
         g = q.grid
         c, s = math.cos(q.yaw), math.sin(q.yaw)
-        # sample the oncoming lane centre every metre and look up its cell
-        samples = np.arange(s_from, s_to, 1.0)
         xy = route.to_xy(samples, np.full(len(samples), onc))
-        rel = xy - np.array([q.x, q.y])
-        bx = c * rel[:, 0] + s * rel[:, 1]
-        by = -s * rel[:, 0] + c * rel[:, 1]
-        col = np.floor((bx - g.origin_x) / g.resolution).astype(int)
-        row = np.floor((by - g.origin_y) / g.resolution).astype(int)
+        rx, ry = xy[:, 0] - q.x, xy[:, 1] - q.y
+        col = np.floor((c * rx + s * ry - g.origin_x) / g.resolution).astype(int)
+        row = np.floor((-s * rx + c * ry - g.origin_y) / g.resolution).astype(int)
         inside = (col >= 0) & (col < g.classes.shape[1]) & (row >= 0) & (row < g.classes.shape[0])
-        if len(samples) == 0:
-            return 0.0
         known = np.zeros(len(samples), dtype=bool)
         known[inside] = g.classes[row[inside], col[inside]] != 255
-        return float(known.mean())
+        n_mid = max(1, int(np.searchsorted(samples, s_mid)))
+        return float(known[:n_mid].mean()), float(known.mean())
 
     @staticmethod
     def _count_blobs(q: ReasonQuery) -> int:
