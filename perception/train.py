@@ -231,6 +231,10 @@ def write_model_card(meta: dict, path: Path) -> None:
             + "\n".join(steps)
             + "\n```"
         )
+    refine = meta.get("refine", 0)
+    refine_text = f"full-resolution refinement head of {refine} channels" if refine else "no refinement head"
+    history = "".join(f"* {line}\n" for line in meta.get("history", []))
+    history_text = f"\n## History\n{history}" if history else ""
     extra_text = ""
     for title, em in meta.get("extra_metrics", {}).items():
         per = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in em["per_class_iou"].items())
@@ -241,8 +245,8 @@ def write_model_card(meta: dict, path: Path) -> None:
     )
     text = f"""# segnet.onnx — model card
 
-Small encoder-decoder CNN (perception/model.py, `SegNetLite`, width {meta["width"]}, full-resolution
-refinement head {meta.get("refine", 0)} channels) for 160×120
+Small encoder-decoder CNN (perception/model.py, `SegNetLite`, width {meta["width"]}, {refine_text})
+for 160×120
 semantic segmentation of the fleetpilot PyBullet world into {len(meta["classes"])} classes:
 {", ".join(meta["classes"])}.
 
@@ -267,7 +271,8 @@ light states red/yellow/green drawn equally, and 15 % humanoid head-camera views
 
 ## Reproduce
 {reproduce_text}
-Data generation {meta["timing_s"]["data"]:.0f} s, training {meta["timing_s"]["train"]:.0f} s on this machine
+Data generation {meta["timing_s"]["data"]:.0f} s (0 when the shards were cached),
+training {meta["timing_s"]["train"]:.0f} s on this machine
 ({meta["epochs"]} epochs, class-weighted cross-entropy + {meta.get("dice_weight", 0)} x soft Dice,
 AdamW + one-cycle LR, flip/brightness/colour augmentation).
 Same seeds → same data; training is deterministic up to torch CPU kernel nondeterminism.
@@ -293,7 +298,7 @@ p99 {m["latency_ms"]["p99"]:.2f} ms.
   held-out frame that shows them: {pixel_line}.
   An oracle exact at half resolution (one pixel of boundary jitter) scores mIoU {oracle_line}.
 * The rare classes appear in few held-out frames (5–30), so their IoU is noisy.
-"""
+{history_text}"""
     path.write_text(text)
 
 
