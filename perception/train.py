@@ -4,6 +4,8 @@
 
 which renders (or reuses) the training and held-out shards, trains on CPU, exports
 perception/models/segnet.onnx plus segnet.json (classes, input, seeds, metrics).
+The shipped model's exact recipe (two commands: a model, then a fine-tune with --init) is in
+perception/models/MODEL_CARD.md.
 """
 
 from __future__ import annotations
