@@ -106,26 +106,31 @@ class Trajectory:
     fallback: bool = False
     debug: dict = field(default_factory=dict)
 
-    def every(self, period_s: float) -> Trajectory:
-        """Every point at least period_s after the last kept one, plus the first and the last: what is
-        published. The planner samples finely for its checks; consumers interpolate, and the message
-        cost (one PoseStamped per point, built and parsed in Python) grows with the point count."""
-        if not period_s > 0:
-            raise ValueError(f"period_s must be > 0, got {period_s}")
+    def decimated(self, max_gap_s: float, speed_tolerance: float = 0.2) -> Trajectory:
+        """The points worth publishing: nav_msgs/Path carries no speed, so a consumer recovers it as the
+        chord between consecutive poses over their time gap (conversions.trajectory_from_path). A point
+        is dropped only while that recovered speed stays within speed_tolerance of every planned speed it
+        stands for, and no gap grows past max_gap_s: cruising keeps one pose per max_gap_s, braking to a
+        stop and pulling away keep every sample (a coarse stop ramp would read as "stopped" early).
+        The first and last points are always kept."""
+        if not max_gap_s > 0 or not speed_tolerance > 0:
+            raise ValueError(f"max_gap_s and speed_tolerance must be > 0, got {max_gap_s}, {speed_tolerance}")
         t = np.asarray(self.t, dtype=float)
-        keep, last = [], -np.inf
-        for i, ti in enumerate(t):
-            if ti - last >= period_s - 1e-9 or i == len(t) - 1:
-                keep.append(i)
-                last = ti
-        idx = np.asarray(keep, dtype=int)
+        x, y = np.asarray(self.x, dtype=float), np.asarray(self.y, dtype=float)
+        speed = np.asarray(self.speed, dtype=float)
+        keep, k, n = [0], 0, len(t)
+        while k < n - 1:
+            j = k + 1  # the next sample is always a valid end of the segment
+            while j + 1 < n and t[j + 1] - t[k] <= max_gap_s + 1e-9:
+                recovered = np.hypot(x[j + 1] - x[k], y[j + 1] - y[k]) / (t[j + 1] - t[k])
+                if np.max(np.abs(speed[k : j + 2] - recovered)) > speed_tolerance:
+                    break
+                j += 1
+            keep.append(j)
+            k = j
+        idx = np.asarray(keep if n else [], dtype=int)
         return dataclasses.replace(
-            self,
-            t=t[idx],
-            x=np.asarray(self.x)[idx],
-            y=np.asarray(self.y)[idx],
-            yaw=np.asarray(self.yaw)[idx],
-            speed=np.asarray(self.speed)[idx],
+            self, t=t[idx], x=x[idx], y=y[idx], yaw=np.asarray(self.yaw)[idx], speed=speed[idx]
         )
 
 

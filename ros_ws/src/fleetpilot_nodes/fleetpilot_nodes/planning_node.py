@@ -45,8 +45,11 @@ def parameter_spec() -> dict[str, Param]:
 
     return {
         **COMMON_PARAMS,
-        "path_publish_period": Param(
-            0.25, "s between published path poses (the planner samples every planner.dt for its own checks)"
+        # The planner samples every planner.dt for its own checks; the path message needs fewer poses
+        # (each PoseStamped is built and parsed in Python), except where the speed changes.
+        "path_max_gap": Param(0.25, "s, longest time between published path poses; 0 publishes every point"),
+        "path_speed_tolerance": Param(
+            0.2, "m/s, a pose is dropped only if the speed recovered from the remaining ones stays this close"
         ),
         **embodiment_spec(),
         **dataclass_spec("planner", PlannerParams),
@@ -67,6 +70,8 @@ class PlanningNode(Node):
         self.p = declare(self, parameter_spec())
         self.embodiment = load_embodiment(self.p)
         self.params = PlannerParams.from_dict(unflatten(self.p, "planner"))
+        if not (self.p["path_max_gap"] >= 0 and self.p["path_speed_tolerance"] > 0):
+            raise ValueError("path_max_gap must be >= 0 and path_speed_tolerance > 0")
         self.planner = None
         self.stage_ms: dict[int, float] = {}
         qos = stream_qos(bool(self.p["reliable_qos"]))
@@ -116,8 +121,8 @@ class PlanningNode(Node):
         self.pub_diag.publish(conv.planning_status(traj, ms))
 
     def _published(self, traj: Trajectory) -> Trajectory:
-        period = float(self.p["path_publish_period"])
-        return traj.every(period) if period > 0 else traj
+        gap = float(self.p["path_max_gap"])
+        return traj.decimated(gap, float(self.p["path_speed_tolerance"])) if gap > 0 else traj
 
 
 NODE_CLASS = PlanningNode
