@@ -45,7 +45,7 @@ def test_scenario_list_names_the_five_car_scenarios():
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
     assert set(CAR_SCENARIOS) <= set(listed)
-    assert len(CAR_SCENARIOS) == 5
+    assert len(CAR_SCENARIOS) == 6
 
 
 @pytest.mark.parametrize(
