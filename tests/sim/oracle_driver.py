@@ -20,8 +20,8 @@ STOP_MARGIN = 2.5  # m between the front bumper and a stop point
 
 
 class OracleDriver:
-    """ignore: hazards to pretend not to see ("lights", "pedestrians", "obstacles", "lead", "parking") — negative
-    controls showing that each scenario punishes the matching mistake."""
+    """ignore: hazards to pretend not to see ("lights", "pedestrians", "obstacles", "lead", "parking") —
+    negative controls showing that each scenario punishes the matching mistake."""
 
     def __init__(self, sim: Simulation, ignore: frozenset[str] = frozenset()):
         unknown = set(ignore) - {"lights", "pedestrians", "obstacles", "lead", "parking"}
