@@ -139,6 +139,7 @@ def run_scenario(
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
     on_finish: Callable[[Any], None] | None = None,
+    inspect: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep (see _run_once).
 
@@ -155,6 +156,7 @@ def run_scenario(
         graph=graph,
         overrides=overrides,
         on_finish=on_finish,
+        inspect=inspect,
     )
     result = _run_once(scenario, seed, **kwargs)
     if result.get("timed_out") and result.get("frames", 0) == 0:
@@ -178,10 +180,12 @@ def _run_once(
     graph: str,
     overrides: dict[str, dict[str, Any]] | None,
     on_finish: Callable[[Any], None] | None,
+    inspect: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep; sim.result() plus wall_time_s.
 
-    on_finish(simulation) is called once the run has ended, before the graph is torn down (plots).
+    on_finish(simulation) is called once the run has ended, before the graph is torn down (plots);
+    inspect(nodes by name) too (graphs with extra nodes report from them, e.g. the fleet agent).
 
     embodiment_params: a parameter file of fleetpilot_bringup (name under config/, or a path) applied
     to every node after the table's own files. A run that stalls for timeout_s wall seconds returns
@@ -235,6 +239,8 @@ def _run_once(
                 result["success"] = False
             if on_finish is not None:
                 on_finish(sim.sim)
+            if inspect is not None:
+                inspect(composed.nodes)
             return result
         finally:
             executor.shutdown()

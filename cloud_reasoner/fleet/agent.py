@@ -62,6 +62,8 @@ def _worker_main(lease: Lease, blobs: dict, conn, stop, niceness: int, threads: 
 class AgentStats:
     leased: int = 0
     submitted: int = 0
+    valid: int = 0  # submissions the server validated (and credited) at once
+    compute_s: float = 0.0  # CPU seconds of the submitted results
     preemptions: int = 0
     preempt_latency_s: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -202,6 +204,8 @@ class FleetAgent:
             elif kind == "result":
                 status, _ = self.client.submit(lease.lease_id, payload, seconds)
                 self.stats.submitted += 1
+                self.stats.compute_s += seconds
+                self.stats.valid += status == "valid"
                 self.stats.last_status = status
                 self.lease = None
                 self._kill_worker()
