@@ -134,7 +134,16 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
-    result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
+    if args.background_job:
+        from fleetpilot.bench_fleet import bench_loop_background_job
+
+        if args.frames < 4 * args.phase_frames or args.phase_frames < 10:
+            raise UsageError("--background-job needs --phase-frames >= 10 and --frames >= 4 × --phase-frames")
+        result = bench_loop_background_job(
+            args.frames, block_frames=args.phase_frames, scenario=args.scenario, seed=args.seed
+        )
+    else:
+        result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
     write_json(result, args.json)
     return 0
 
@@ -208,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--scenario", default="car_lane_follow")
     loop.add_argument("--seed", type=int, default=0)
     loop.add_argument("--json", type=Path)
+    loop.add_argument(
+        "--background-job",
+        action="store_true",
+        help="interleave blocks without / with a fleet job running in the background (A/B/A/B…)",
+    )
+    loop.add_argument("--phase-frames", type=int, default=100, help="frames per A or B block")
     loop.set_defaults(func=cmd_bench_loop)
 
     # Areas added by later issues register their own sub-commands (one module each, no edits here).

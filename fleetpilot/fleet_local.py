@@ -73,6 +73,8 @@ class LocalFleetService:
             "FLEETPILOT_CLOUD_SERVER_LISTEN": "127.0.0.1:0",
             "FLEETPILOT_CLOUD_SERVER_SHUTDOWN_GRACE_S": "0",
             "FLEETPILOT_CLOUD_SERVER_LOG_LEVEL": "warning",
+            # shards up to the Fleet blob limit (16 MiB) travel in one GetBlob answer
+            "FLEETPILOT_CLOUD_SERVER_MAX_MESSAGE_BYTES": str(20 * 1024 * 1024),
         }
         vehicles = VehicleStore(self.state_dir)
         try:

@@ -9,6 +9,7 @@ last camera stamp arrives; every node keys its work by stamp, so the same seed g
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import itertools
 import os
@@ -265,8 +266,13 @@ def bench_loop(
     seed: int = 0,
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
+    phase: Callable[[int], str | None] | None = None,
 ) -> dict:
     """Latency of the closed loop through ROS, per stage, and real-time factors.
+
+    phase(measured frames so far) -> label or None, called after every executor spin: frames
+    published from then on carry that label (None: not counted in any phase), and the result gets
+    e2e_ms per label under "phases" (A/B comparisons inside one run, e.g. a background job on/off).
 
     e2e: camera publish → the cmd_vel with that stamp received by the sim (wall clock). transport is e2e
     minus perception + planning + control (message conversion, serialisation, executor dispatch).
@@ -293,8 +299,13 @@ def bench_loop(
             first = sim.frames
             warm_stamps = set(sim.publish_wall)
             n_render, n_physics = len(sim.sim.timings["render"]), len(sim.sim.timings["physics"])
+            label = phase(0) if phase is not None else None
+            changes: list[tuple[int, str | None]] = [(-1, label)]  # (labels stamps after this one, label)
             while sim.frames - first < frames and not sim.finished:
                 executor.spin_once(timeout_sec=1.0)
+                if phase is not None and (new := phase(sim.frames - first)) != label:
+                    label = new
+                    changes.append((sim.awaiting_stamp if sim.awaiting_stamp is not None else -1, label))
             wall = time.perf_counter() - start
             measured = sim.frames - first
             answered = sorted((set(sim.publish_wall) & set(sim.answer_wall)) - warm_stamps)
@@ -316,18 +327,28 @@ def bench_loop(
                 "transport": _pct(transport),
             }
             rtf = measured * CAMERA_PERIOD_NS * 1e-9 / wall
+            phases: dict[str, list[float]] = {}
+            if phase is not None:
+                bounds = [b for b, _ in changes]
+                for s in answered:
+                    stamp_label = changes[bisect.bisect_left(bounds, s) - 1][1]
+                    if stamp_label is not None:
+                        phases.setdefault(stamp_label, []).append(e2e[s])
         finally:
             executor.shutdown()
             composed.destroy()
 
     floor_rtf = _floor_rtf(scenario, seed, frames, graph)
-    return {
+    out = {
         "frames": measured,
         "e2e_ms": _pct(e2e.values()),
         "stages_ms": stages,
         "rtf": rtf,
         "floor_rtf": floor_rtf,
     }
+    if phase is not None:
+        out["phases"] = {k: {"frames": len(v), "e2e_ms": _pct(v)} for k, v in phases.items()}
+    return out
 
 
 def _floor_rtf(scenario: str, seed: int, frames: int, graph: str) -> float:
