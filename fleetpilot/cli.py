@@ -148,6 +148,15 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_preempt(args: argparse.Namespace) -> int:
+    from fleetpilot.bench_fleet import bench_preempt
+
+    if args.repeats < 1:
+        raise UsageError("--repeats must be at least 1")
+    write_json(bench_preempt(args.repeats), args.json)
+    return 0
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from fleetpilot.launcher import launch
 
@@ -224,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loop.add_argument("--phase-frames", type=int, default=100, help="frames per A or B block")
     loop.set_defaults(func=cmd_bench_loop)
+    preempt = bench.add_parser(
+        "preempt", help="fleet agent node: drive request (fleet/drive_request) → lease released at the server"
+    )
+    preempt.add_argument("--repeats", type=int, default=20)
+    preempt.add_argument("--json", type=Path)
+    preempt.set_defaults(func=cmd_bench_preempt)
 
     # Areas added by later issues register their own sub-commands (one module each, no edits here).
     from fleetpilot import cli_cloud, cli_fleet

@@ -197,10 +197,10 @@ class FleetAgent:
         while self._conn is not None and self.lease is not None and self._conn.poll(0):
             kind, payload, seconds = self._recv()
             lease = self.lease
-            if kind == "checkpoint":
+            if kind == "checkpoint":  # the third field is the fraction done
                 self.last_checkpoint = payload
                 digest = self.client.put_blob(payload)
-                self.client.progress(lease.lease_id, digest, 0.0)
+                self.client.progress(lease.lease_id, digest, float(seconds))
             elif kind == "result":
                 status, _ = self.client.submit(lease.lease_id, payload, seconds)
                 self.stats.submitted += 1
