@@ -5,10 +5,11 @@ of machine load), so the comparison is not skewed by what else the machine did a
 The job is what the fleet agent runs on a parked car: segment_stats (the perception model over a
 shard of recorded frames) in a spawned process at nice 10 with one onnxruntime thread, leased from
 a local Fleet service (System 2 server + Fleet plugin on loopback) through FleetAgent/AgentRunner.
-The bench car drives (car_lane_follow), which a real agent would never compute during; the agent is
-told "parked" in the B blocks and "driving" in the A blocks, so the question answered is the one
-that matters: does a job process in the background starve the loop (sentry/parked stack, or a
-preemption that comes late)?
+The agent runs in its own process (as the node does under `fleetpilot launch`, one process per node)
+and the Fleet server in another (the cloud). The bench car drives, which a real agent would never
+compute during; the agent is told "parked" in the B blocks and "driving" in the A blocks, so the
+question answered is the one that matters: does a job process in the background starve the loop
+(a parked car's stack kept running, or a preemption that comes late)?
 
 A B block counts frames only once its job process computes (its first checkpoint arrived: process
 start and model load are excluded, they would count against the job only once per job); an A
@@ -26,33 +27,76 @@ SHARD_FRAMES = 200
 JOBS = 400  # far more than a run consumes: the agent always finds the next job
 
 
+def _agent_process(target: str, vehicle: str, token: str, conn, sched_idle: bool) -> None:
+    """The fleet agent in its own process, as the node runs under `fleetpilot launch`: commands
+    "parked" / "driving" / "stop" in, a status dict out every 50 ms and a final one at stop."""
+    from cloud_reasoner.fleet.agent import FleetAgent
+    from cloud_reasoner.fleet.agent_runner import AgentRunner
+    from cloud_reasoner.fleet.client import FleetSyncClient
+    from cloud_reasoner.fleet.policy import OptInPolicy, VehicleState
+
+    states = {
+        name: VehicleState(parked=p, charging=True, state_of_charge=0.9, temperature_c=25.0, local_hour=12.0)
+        for name, p in (("parked", True), ("driving", False))
+    }
+    client = FleetSyncClient(target, vehicle, token)
+    policy = OptInPolicy(opted_in=True, only_while_charging=False, min_state_of_charge=0.2)
+    agent = FleetAgent(
+        client, policy, "owner-bench", niceness=10, threads=1, heartbeat_period_s=60, sched_idle=sched_idle
+    )
+    runner = AgentRunner(agent).start()
+
+    def status() -> dict:
+        st = agent.stats
+        return {
+            "busy": agent.busy,
+            "computing": agent.busy and agent.last_checkpoint is not None,
+            "submitted": st.submitted,
+            "preemptions": st.preemptions,
+            "preempt_ms": [round(x * 1e3, 2) for x in st.preempt_latency_s],
+            "errors": runner.errors + st.errors,
+        }
+
+    try:
+        while True:
+            if conn.poll(0.05):
+                cmd = conn.recv()
+                if cmd == "stop":
+                    break
+                runner.set_state(states[cmd])
+            conn.send(status())
+    finally:
+        runner.stop()
+        client.close()
+        conn.send({**status(), "stopped": True})
+        conn.close()
+
+
 class PhaseSwitch:
-    """phase(measured frames) for bench_loop: blocks of block_frames, A (no job) first."""
+    """phase(measured frames) for bench_loop: blocks of block_frames, A (no job) first. Drives the
+    agent process over `conn` and reads its latest status without blocking."""
 
-    def __init__(self, runner, block_frames: int) -> None:
-        from cloud_reasoner.fleet.policy import VehicleState
-
-        self.runner, self.block_frames = runner, block_frames
-        self.driving = VehicleState(
-            parked=False, charging=True, state_of_charge=0.9, temperature_c=25.0, local_hour=12.0
-        )
-        self.parked = VehicleState(
-            parked=True, charging=True, state_of_charge=0.9, temperature_c=25.0, local_hour=12.0
-        )
+    def __init__(self, conn, block_frames: int) -> None:
+        self.conn, self.block_frames = conn, block_frames
+        self.status: dict = {"busy": False, "computing": False}
         self.job_on: bool | None = None
         self.counting = False
         self.blocks: list[dict] = []
 
+    def _poll(self) -> None:
+        while self.conn.poll(0):
+            self.status = self.conn.recv()
+
     def __call__(self, measured: int) -> str | None:
         want = (measured // self.block_frames) % 2 == 1
-        agent = self.runner.agent
         if want != self.job_on:
             self.job_on, self.counting = want, False
-            self.runner.set_state(self.parked if want else self.driving)
+            self.conn.send("parked" if want else "driving")
+            self.status = {"busy": not want, "computing": False}  # until the agent has answered
             self.blocks.append({"job": want, "from_frame": measured, "counted_from": None})
+        self._poll()  # always drained, so the agent's status messages never fill the pipe
         if not self.counting:
-            # read-only looks at the agent thread's fields (atomic reference reads)
-            ready = (agent.busy and agent.last_checkpoint is not None) if want else not agent.busy
+            ready = self.status["computing"] if want else not self.status["busy"]
             if ready:
                 self.counting = True
                 self.blocks[-1]["counted_from"] = measured
@@ -62,12 +106,15 @@ class PhaseSwitch:
 
 
 def bench_loop_background_job(
-    frames: int, *, block_frames: int, scenario: str = "car_lane_follow", seed: int = 0
+    frames: int,
+    *,
+    block_frames: int,
+    scenario: str = "car_lane_follow",
+    seed: int = 0,
+    sched_idle: bool = False,
 ) -> dict:
-    from cloud_reasoner.fleet.agent import FleetAgent
-    from cloud_reasoner.fleet.agent_runner import AgentRunner
-    from cloud_reasoner.fleet.client import FleetSyncClient
-    from cloud_reasoner.fleet.policy import OptInPolicy
+    import multiprocessing as mp
+
     from fleetpilot.fleet_local import LocalFleetService, record_shards
     from fleetpilot.graph_runner import bench_loop
 
@@ -75,37 +122,53 @@ def bench_loop_background_job(
         raise ValueError(f"--frames must be at least 4 × --phase-frames (A/B/A/B), got {frames}")
     with (
         tempfile.TemporaryDirectory(prefix="fleetpilot_benchjob_") as tmp,
-        LocalFleetService(Path(tmp) / "state", vehicles=("bench-car",)) as fleet,
+        LocalFleetService(Path(tmp) / "state", vehicles=("bench-car",), separate_process=True) as fleet,
     ):
         shards = record_shards(scenario, seed, 2, SHARD_FRAMES)
         fleet.queue_segment_jobs([shards[i % len(shards)] for i in range(JOBS)], prefix="bench")
-        client = FleetSyncClient(fleet.target, "bench-car", fleet.tokens["bench-car"])
-        policy = OptInPolicy(opted_in=True, only_while_charging=False, min_state_of_charge=0.2)
-        agent = FleetAgent(client, policy, "owner-bench", niceness=10, threads=1, heartbeat_period_s=60)
-        runner = AgentRunner(agent).start()
-        switch = PhaseSwitch(runner, block_frames)
+        fleet.serve()
+        ctx = mp.get_context("spawn")
+        conn, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=_agent_process,
+            args=(fleet.target, "bench-car", fleet.tokens["bench-car"], child, sched_idle),
+        )  # not a daemon: it starts the job processes itself
+        proc.start()
+        child.close()
+        switch = PhaseSwitch(conn, block_frames)
+        final: dict = {}
         try:
             result = bench_loop(frames, scenario=scenario, seed=seed, phase=switch)
         finally:
-            t0 = time.perf_counter()
-            runner.stop()
-            client.close()
-            stop_s = time.perf_counter() - t0
+            conn.send("stop")
+            t_end = time.monotonic() + 10.0
+            while time.monotonic() < t_end and not final.get("stopped"):
+                if conn.poll(0.1):
+                    try:
+                        final = conn.recv()
+                    except EOFError:
+                        break
+                if not proc.is_alive() and not conn.poll(0):
+                    break
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()
         phases = result.get("phases", {})
         a = phases.get(WITHOUT_JOB, {}).get("e2e_ms", {})
         b = phases.get(WITH_JOB, {}).get("e2e_ms", {})
         ratio = {k: b[k] / a[k] for k in ("p50", "p99") if a.get(k) and b.get(k)}
         result["background_job"] = {
-            "job": f"segment_stats over {SHARD_FRAMES} recorded frames, nice 10, 1 onnxruntime thread",
+            "job": f"segment_stats over {SHARD_FRAMES} recorded frames, nice 10, 1 onnxruntime thread"
+            + (", SCHED_IDLE" if sched_idle else ""),
+            "agent": "FleetAgent + AgentRunner in its own process (as the node under fleetpilot launch)",
             "block_frames": block_frames,
             "blocks": switch.blocks,
             "ratio_with_to_without": ratio,
             "within_20_percent_p99": bool(ratio.get("p99", float("inf")) <= 1.2),
-            "jobs_submitted": agent.stats.submitted,
-            "preemptions": agent.stats.preemptions,
-            "preempt_ms": [round(x * 1e3, 2) for x in agent.stats.preempt_latency_s],
-            "agent_errors": runner.errors + agent.stats.errors,
-            "agent_stop_s": round(stop_s, 3),
+            "jobs_submitted": final.get("submitted"),
+            "preemptions": final.get("preemptions"),
+            "preempt_ms": final.get("preempt_ms"),
+            "agent_errors": final.get("errors"),
         }
     return result
 

@@ -140,7 +140,11 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
         if args.frames < 4 * args.phase_frames or args.phase_frames < 10:
             raise UsageError("--background-job needs --phase-frames >= 10 and --frames >= 4 × --phase-frames")
         result = bench_loop_background_job(
-            args.frames, block_frames=args.phase_frames, scenario=args.scenario, seed=args.seed
+            args.frames,
+            block_frames=args.phase_frames,
+            scenario=args.scenario,
+            seed=args.seed,
+            sched_idle=args.sched_idle,
         )
     else:
         result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
@@ -232,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="interleave blocks without / with a fleet job running in the background (A/B/A/B…)",
     )
     loop.add_argument("--phase-frames", type=int, default=100, help="frames per A or B block")
+    loop.add_argument("--sched-idle", action="store_true", help="the background job at Linux SCHED_IDLE")
     loop.set_defaults(func=cmd_bench_loop)
     preempt = bench.add_parser(
         "preempt", help="fleet agent node: drive request (fleet/drive_request) → lease released at the server"

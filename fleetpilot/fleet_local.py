@@ -9,6 +9,11 @@ inputs recorded from the simulator.
 `released_at[lease_id]` is the perf_counter time at which the server committed a lease's release (the
 preemption measurement's end point: "the server has seen the cancel"). It is recorded by wrapping
 the store's release_many on this instance; nothing else about the store changes.
+
+`separate_process=True` runs the server as `python -m cloud_reasoner.server` in a child process
+instead of a thread (benchmarks of the driving loop: the cloud's work must not share the loop's
+GIL, as it never would on a car). Then queue jobs first and call serve() (the child starts then;
+the job store is the same SQLite file); released_at is not recorded.
 """
 
 from __future__ import annotations
@@ -46,20 +51,25 @@ def record_shards(scenario: str, seed: int, shards: int, frames: int) -> list[by
 
 
 class LocalFleetService:
-    def __init__(self, state_dir: str | Path, vehicles: tuple[str, ...] = ("car",)) -> None:
+    def __init__(
+        self, state_dir: str | Path, vehicles: tuple[str, ...] = ("car",), *, separate_process: bool = False
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.vehicles = vehicles
+        self.separate_process = separate_process
         self.tokens: dict[str, str] = {}
         self.released_at: dict[int, float] = {}
         self._srv = None
+        self._proc = None
+        self._store = None  # separate_process: our own connection to the server's SQLite file
 
     @property
     def target(self) -> str:
-        return self._srv.target
+        return self._proc.target if self._proc is not None else self._srv.target
 
     @property
     def store(self):
-        return self._srv.server.context.fleet.store
+        return self._store if self._store is not None else self._srv.server.context.fleet.store
 
     def start(self) -> LocalFleetService:
         from cloud_reasoner.config import load_config
@@ -81,6 +91,14 @@ class LocalFleetService:
             self.tokens = {name: vehicles.add_vehicle(name) for name in self.vehicles}
         finally:
             vehicles.close()
+        if self.separate_process:
+            from cloud_reasoner.fleet.store import SqliteFleetStore
+            from cloud_reasoner.server import ServerProcess
+
+            self._store = SqliteFleetStore(self.state_dir / "fleet.sqlite")  # creates the schema first
+            env["FLEETPILOT_CLOUD_SERVER_PLUGINS"] = "cloud_reasoner.fleet.server:register"
+            self._proc = ServerProcess(self.state_dir, env=env)
+            return self
         self._srv = ServerThread(load_config(env=env), extra_services=[register]).start()
         store = self.store
         release_many = store.release_many
@@ -93,6 +111,12 @@ class LocalFleetService:
             return released
 
         store.release_many = timed_release_many
+        return self
+
+    def serve(self) -> LocalFleetService:
+        """separate_process: start the server child (after queueing jobs). In-process: already serving."""
+        if self._proc is not None and self._proc.proc is None:
+            self._proc.start()
         return self
 
     def queue_segment_jobs(self, shards: list[bytes], prefix: str = "segment") -> list[str]:
@@ -129,6 +153,12 @@ class LocalFleetService:
         return self.store.summary()
 
     def stop(self) -> None:
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            if proc.proc is not None:
+                proc.terminate()
+            self._store.close()
+            self._store = None
         if self._srv is None:
             return
         srv, self._srv = self._srv, None

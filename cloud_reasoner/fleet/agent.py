@@ -7,9 +7,9 @@ to drive): the job process is told to stop, checkpoints between two frames, and 
 with that checkpoint; `preempt()` is bounded (`PREEMPT_BUDGET_S`) — if the process does not answer in
 time it is killed and the last periodic checkpoint is used. Driving never waits for a job.
 
-The job runs in a separate process (spawn) at `nice` 10 with one onnxruntime thread, so it cannot
-steal the cores of the driving stack's threads at equal priority and a crash in it cannot take the
-agent down.
+The job runs in a separate process (spawn) at `nice` 10 (optionally, on Linux, the SCHED_IDLE
+policy: `sched_idle=True`) with one onnxruntime thread, so it cannot steal the cores of the driving
+stack's threads at equal priority, and a crash in it cannot take the agent down.
 """
 
 from __future__ import annotations
@@ -32,12 +32,19 @@ STOP_WAIT_S = 0.1  # of the budget, how long the job process may take to checkpo
 RPC_TIMEOUT_S = 0.04
 
 
-def _worker_main(lease: Lease, blobs: dict, conn, stop, niceness: int, threads: int) -> None:
+def _worker_main(
+    lease: Lease, blobs: dict, conn, stop, niceness: int, threads: int, sched_idle: bool = False
+) -> None:
     """The job process: runs one job, streams checkpoints, answers a stop request with a checkpoint."""
     from cloud_reasoner.fleet.jobs import ModelCache, Stopped, execute
 
     with contextlib.suppress(OSError):
         os.nice(niceness)
+    if sched_idle:
+        # Linux SCHED_IDLE: a core only when nothing else wants it (nice 19 still takes a share of
+        # a busy core). On a computer kept busy by other work the job then hardly progresses.
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     checkpoint = blobs.get(lease.checkpoint_digest) if lease.checkpoint_digest else None
     t0 = time.process_time()
     try:
@@ -80,9 +87,10 @@ class FleetAgent:
         niceness: int = 10,
         threads: int = 1,
         heartbeat_period_s: float = 5.0,
+        sched_idle: bool = False,
     ) -> None:
         self.client, self.policy, self.owner = client, policy, owner
-        self.niceness, self.threads = niceness, threads
+        self.niceness, self.threads, self.sched_idle = niceness, threads, sched_idle
         self.heartbeat_period_s = heartbeat_period_s
         self.state: VehicleState | None = None
         self.lease: Lease | None = None
@@ -144,7 +152,10 @@ class FleetAgent:
                     self.last_checkpoint = payload
                 if kind in ("stopped", "result", "error", "eof"):
                     break
-        self._kill_worker()
+        # SIGKILL now but reap after the release: a job process the scheduler does not run soon
+        # (nice, SCHED_IDLE, a loaded machine) must not delay the release.
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
         digest = ""
         remaining = PREEMPT_BUDGET_S - (time.perf_counter() - t0)
         try:
@@ -155,6 +166,7 @@ class FleetAgent:
         except grpc.RpcError as e:  # the lease then simply expires and is re-issued
             self.stats.errors.append(f"release: {e.code()}")
         dt = time.perf_counter() - t0
+        self._kill_worker()
         self.stats.preemptions += 1
         self.stats.preempt_latency_s.append(dt)
         return dt
@@ -177,7 +189,7 @@ class FleetAgent:
         self._stop = self._ctx.Event()
         self._proc = self._ctx.Process(
             target=_worker_main,
-            args=(lease, blobs, child, self._stop, self.niceness, self.threads),
+            args=(lease, blobs, child, self._stop, self.niceness, self.threads, self.sched_idle),
             daemon=True,
         )
         self._proc.start()
