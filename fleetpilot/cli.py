@@ -137,14 +137,17 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     if args.background_job:
         from fleetpilot.bench_fleet import bench_loop_background_job
 
-        if args.frames < 4 * args.phase_frames or args.phase_frames < 10:
-            raise UsageError("--background-job needs --phase-frames >= 10 and --frames >= 4 × --phase-frames")
+        if args.frames < 4 * args.phase_frames or args.phase_frames < 10 or args.rounds < 1:
+            raise UsageError(
+                "--background-job needs --phase-frames >= 10, --frames >= 4 × --phase-frames, --rounds >= 1"
+            )
         result = bench_loop_background_job(
             args.frames,
             block_frames=args.phase_frames,
             scenario=args.scenario,
             seed=args.seed,
             sched_idle=args.sched_idle,
+            rounds=args.rounds,
         )
     else:
         result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
@@ -237,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loop.add_argument("--phase-frames", type=int, default=100, help="frames per A or B block")
     loop.add_argument("--sched-idle", action="store_true", help="the background job at Linux SCHED_IDLE")
+    loop.add_argument(
+        "--rounds", type=int, default=1, help="--background-job: A/B runs on seeds seed, seed+1…"
+    )
     loop.set_defaults(func=cmd_bench_loop)
     preempt = bench.add_parser(
         "preempt", help="fleet agent node: drive request (fleet/drive_request) → lease released at the server"

@@ -19,6 +19,7 @@ the job store is the same SQLite file); released_at is not recorded.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -52,11 +53,19 @@ def record_shards(scenario: str, seed: int, shards: int, frames: int) -> list[by
 
 class LocalFleetService:
     def __init__(
-        self, state_dir: str | Path, vehicles: tuple[str, ...] = ("car",), *, separate_process: bool = False
+        self,
+        state_dir: str | Path,
+        vehicles: tuple[str, ...] = ("car",),
+        *,
+        separate_process: bool = False,
+        server_niceness: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.vehicles = vehicles
         self.separate_process = separate_process
+        self.server_niceness = (
+            server_niceness  # separate_process: renice the server (it stands for the cloud)
+        )
         self.tokens: dict[str, str] = {}
         self.released_at: dict[int, float] = {}
         self._srv = None
@@ -117,6 +126,8 @@ class LocalFleetService:
         """separate_process: start the server child (after queueing jobs). In-process: already serving."""
         if self._proc is not None and self._proc.proc is None:
             self._proc.start()
+            if self.server_niceness is not None:
+                os.setpriority(os.PRIO_PROCESS, self._proc.proc.pid, self.server_niceness)
         return self
 
     def queue_segment_jobs(self, shards: list[bytes], prefix: str = "segment") -> list[str]:

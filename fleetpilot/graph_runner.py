@@ -347,7 +347,10 @@ def bench_loop(
         "floor_rtf": floor_rtf,
     }
     if phase is not None:
-        out["phases"] = {k: {"frames": len(v), "e2e_ms": _pct(v)} for k, v in phases.items()}
+        out["phases"] = {
+            k: {"frames": len(v), "e2e_ms": _pct(v), "e2e_ms_samples": [round(x, 3) for x in v]}
+            for k, v in phases.items()
+        }
     return out
 
 

@@ -33,18 +33,12 @@ RPC_TIMEOUT_S = 0.04
 
 
 def _worker_main(
-    lease: Lease, blobs: dict, conn, stop, niceness: int, threads: int, sched_idle: bool = False
+    lease: Lease, blobs: dict, conn, stop, priority: int, threads: int, sched_idle: bool = False
 ) -> None:
     """The job process: runs one job, streams checkpoints, answers a stop request with a checkpoint."""
     from cloud_reasoner.fleet.jobs import ModelCache, Stopped, execute
 
-    with contextlib.suppress(OSError):
-        os.nice(niceness)
-    if sched_idle:
-        # Linux SCHED_IDLE: a core only when nothing else wants it (nice 19 still takes a share of
-        # a busy core). On a computer kept busy by other work the job then hardly progresses.
-        with contextlib.suppress(AttributeError, OSError):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    _lower_priority(0, priority, sched_idle)  # the parent did it already; idempotent
     checkpoint = blobs.get(lease.checkpoint_digest) if lease.checkpoint_digest else None
     t0 = time.process_time()
     try:
@@ -63,6 +57,17 @@ def _worker_main(
         conn.send(("error", repr(e).encode(), 0.0))
     finally:
         conn.close()
+
+
+def _lower_priority(pid: int, priority: int, sched_idle: bool) -> None:
+    """Absolute nice value `priority` for process pid (0: this one), and Linux SCHED_IDLE if asked:
+    a core only when nothing else wants it (nice 19 still takes a share of a busy core; on a
+    computer kept busy by other work a SCHED_IDLE job hardly progresses)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, priority)
+    if sched_idle:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
 
 
 @dataclass
@@ -88,9 +93,14 @@ class FleetAgent:
         threads: int = 1,
         heartbeat_period_s: float = 5.0,
         sched_idle: bool = False,
+        checkpoint_upload_s: float = 2.0,
     ) -> None:
         self.client, self.policy, self.owner = client, policy, owner
         self.niceness, self.threads, self.sched_idle = niceness, threads, sched_idle
+        # The job process checkpoints every few frames (kept here for a preemption); the server gets
+        # one at most this often (BOINC-style periodic checkpoints: fewer RPCs, less CPU on the car).
+        self.checkpoint_upload_s = checkpoint_upload_s
+        self._last_upload = 0.0
         self.heartbeat_period_s = heartbeat_period_s
         self.state: VehicleState | None = None
         self.lease: Lease | None = None
@@ -185,18 +195,23 @@ class FleetAgent:
             blobs[model] = self.client.get_blob(model)
         if lease.checkpoint_digest:
             blobs[lease.checkpoint_digest] = self.client.get_blob(lease.checkpoint_digest)
+        priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
         parent, child = self._ctx.Pipe(duplex=False)
         self._stop = self._ctx.Event()
         self._proc = self._ctx.Process(
             target=_worker_main,
-            args=(lease, blobs, child, self._stop, self.niceness, self.threads, self.sched_idle),
+            args=(lease, blobs, child, self._stop, priority, self.threads, self.sched_idle),
             daemon=True,
         )
         self._proc.start()
+        # At once, from here: the child's interpreter start and imports (about a CPU second) must
+        # not run at the agent's priority either.
+        _lower_priority(self._proc.pid, priority, self.sched_idle)
         child.close()
         self._conn = parent
         self.lease = lease
         self.last_checkpoint = None
+        self._last_upload = 0.0  # the first checkpoint of a job goes up at once
         self.stats.leased += 1
 
     def _recv(self):
@@ -211,8 +226,11 @@ class FleetAgent:
             lease = self.lease
             if kind == "checkpoint":  # the third field is the fraction done
                 self.last_checkpoint = payload
-                digest = self.client.put_blob(payload)
-                self.client.progress(lease.lease_id, digest, float(seconds))
+                now = time.monotonic()
+                if now - self._last_upload >= self.checkpoint_upload_s:
+                    self._last_upload = now
+                    digest = self.client.put_blob(payload)
+                    self.client.progress(lease.lease_id, digest, float(seconds))
             elif kind == "result":
                 status, _ = self.client.submit(lease.lease_id, payload, seconds)
                 self.stats.submitted += 1

@@ -58,6 +58,9 @@ def parameter_spec() -> dict[str, Param]:
         "heartbeat_period_s": Param(5.0, "heartbeat period to the server"),
         "niceness": Param(10, "nice increment of the job process"),
         "threads": Param(1, "onnxruntime threads of the job process"),
+        "checkpoint_upload_s": Param(
+            2.0, "s between checkpoint uploads to the server (a preemption sends the latest)"
+        ),
         "sched_idle": Param(False, "Linux: run the job process at SCHED_IDLE (only on otherwise idle cores)"),
         "compute_power_w": Param(30.0, "electrical power of the computer while computing (energy credits)"),
         "diagnostics_period_s": Param(1.0, "wall seconds between diagnostics"),
@@ -94,6 +97,7 @@ class FleetAgentNode(Node):
             threads=int(p["threads"]),
             heartbeat_period_s=float(p["heartbeat_period_s"]),
             sched_idle=bool(p["sched_idle"]),
+            checkpoint_upload_s=float(p["checkpoint_upload_s"]),
         )
         self.runner = AgentRunner(
             agent, step_period_s=float(p["step_period_s"]), compute_power_w=float(p["compute_power_w"])
