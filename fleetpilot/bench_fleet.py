@@ -18,6 +18,7 @@ block only once the previous job has been preempted.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -148,8 +149,15 @@ def bench_loop_background_job(
         runs = []
         try:
             for r in range(rounds):
-                switch.job_on = None  # each round starts with an A block
-                runs.append(bench_loop(frames, scenario=scenario, seed=seed + r, phase=switch))
+                for attempt in range(2):
+                    switch.job_on = None  # each round starts with an A block
+                    try:
+                        runs.append(bench_loop(frames, scenario=scenario, seed=seed + r, phase=switch))
+                        break
+                    except TimeoutError as e:  # a stalled start (see run_scenario): once more
+                        print(f"fleetpilot: round {r}: {e}; starting it once more", file=sys.stderr)
+                        if attempt:
+                            raise
         finally:
             conn.send("stop")
             t_end = time.monotonic() + 10.0

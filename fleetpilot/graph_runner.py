@@ -252,6 +252,22 @@ def _run_once(
             composed.destroy()
 
 
+class _StallGuard:
+    """bench_loop: a graph that stops answering (e.g. the startup race in run_scenario) raises
+    TimeoutError instead of hanging the benchmark."""
+
+    def __init__(self, sim, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        self.sim, self.timeout_s = sim, timeout_s
+        self.frames, self.since = sim.frames, time.perf_counter()
+
+    def check(self) -> None:
+        now = time.perf_counter()
+        if self.sim.frames != self.frames:
+            self.frames, self.since = self.sim.frames, now
+        elif now - self.since > self.timeout_s:
+            raise TimeoutError(f"the graph stopped answering at frame {self.frames} (stalled lockstep)")
+
+
 def _pct(values) -> dict[str, float]:
     a = np.asarray(list(values), dtype=float)
     if a.size == 0:
@@ -293,8 +309,10 @@ def bench_loop(
                 executor.add_node(node)
             sim = composed.nodes["sim"]
             # Warm-up frames are not measured: the first one builds the Perceiver (model load).
+            stall = _StallGuard(sim)
             while sim.frames < WARMUP_FRAMES and not sim.finished:
                 executor.spin_once(timeout_sec=0.05)
+                stall.check()
             start = time.perf_counter()
             first = sim.frames
             warm_stamps = set(sim.publish_wall)
@@ -303,6 +321,7 @@ def bench_loop(
             changes: list[tuple[int, str | None]] = [(-1, label)]  # (labels stamps after this one, label)
             while sim.frames - first < frames and not sim.finished:
                 executor.spin_once(timeout_sec=1.0)
+                stall.check()
                 if phase is not None and (new := phase(sim.frames - first)) != label:
                     label = new
                     changes.append((sim.awaiting_stamp if sim.awaiting_stamp is not None else -1, label))
