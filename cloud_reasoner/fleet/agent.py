@@ -78,6 +78,7 @@ class AgentStats:
     compute_s: float = 0.0  # CPU seconds of the submitted results
     preemptions: int = 0
     preempt_latency_s: list[float] = field(default_factory=list)
+    last_release_at: float = 0.0  # perf_counter when the last preemption's release RPC returned
     errors: list[str] = field(default_factory=list)
     last_status: str = ""
 
@@ -173,6 +174,7 @@ class FleetAgent:
                 digest = digest_of(self.last_checkpoint)
                 self.client.put_blob(self.last_checkpoint, digest, timeout_s=RPC_TIMEOUT_S)
             self.client.release(lease.lease_id, digest, timeout_s=RPC_TIMEOUT_S)
+            self.stats.last_release_at = time.perf_counter()  # the server has committed the release
         except grpc.RpcError as e:  # the lease then simply expires and is re-issued
             self.stats.errors.append(f"release: {e.code()}")
         dt = time.perf_counter() - t0

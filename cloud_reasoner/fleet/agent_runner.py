@@ -14,6 +14,7 @@ The ROS node (fleetpilot_nodes/fleet_agent_node.py) only converts messages and c
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from dataclasses import dataclass, replace
 import grpc
 
 from cloud_reasoner.fleet.agent import FleetAgent
-from cloud_reasoner.fleet.policy import VehicleState, eligibility
+from cloud_reasoner.fleet.policy import OptInPolicy, VehicleState, eligibility
 
 
 class ParkDetector:
@@ -97,8 +98,9 @@ class AgentRunner:
         if before is None or eligibility(self.agent.policy, before) != eligibility(self.agent.policy, state):
             self._wake.set()  # a change of eligibility is acted on now, not at the next period
 
-    def drive_request(self) -> None:
-        now = time.perf_counter()
+    def drive_request(self, requested_at: float | None = None) -> None:
+        """requested_at: perf_counter (CLOCK_MONOTONIC, comparable across processes) of the request."""
+        now = time.perf_counter() if requested_at is None else requested_at
         with self._lock:
             if self._state is not None:
                 self._state = replace(self._state, parked=False)
@@ -136,9 +138,8 @@ class AgentRunner:
                         lease = agent.lease
                         agent.update_state(state)  # preempts at once when no longer eligible
                         if lease is not None and agent.lease is None and requested_at is not None:
-                            self.preemptions.append(
-                                Preemption(lease.lease_id, requested_at, time.perf_counter())
-                            )
+                            released = agent.stats.last_release_at or time.perf_counter()
+                            self.preemptions.append(Preemption(lease.lease_id, requested_at, released))
                         agent.step()
                     backoff = 0.0
                 except grpc.RpcError as e:  # the server is away: try again later, never crash the node
@@ -178,3 +179,154 @@ class AgentRunner:
         }
         with self._lock:
             self._snapshot = snap
+
+
+def _agent_process_main(
+    conn,
+    target: str,
+    vehicle_id: str,
+    token: str,
+    policy: OptInPolicy,
+    owner: str,
+    runner_kwargs: dict,
+    agent_kwargs: dict,
+) -> None:
+    """AgentProcess's child: a FleetAgent and its AgentRunner. Messages in: ("state", VehicleState),
+    ("drive", requested_at), ("stop",). Out: snapshots (at most 5 per second, on change), the last
+    one with "stopped": True. Ends when told to or when the parent's end of the pipe closes."""
+    from cloud_reasoner.fleet.client import FleetSyncClient
+
+    client = FleetSyncClient(target, vehicle_id, token)
+    runner = AgentRunner(FleetAgent(client, policy, owner, **agent_kwargs), **runner_kwargs).start()
+
+    def snapshot() -> dict:
+        snap = runner.snapshot()
+        snap["preemption_log"] = [(p.lease_id, p.requested_at, p.released_at) for p in runner.preemptions]
+        snap["error_log"] = list(runner.errors + runner.agent.stats.errors)
+        return snap
+
+    last, last_sent_at = None, 0.0
+    try:
+        while True:
+            try:
+                if conn.poll(0.05):
+                    msg = conn.recv()
+                    if msg[0] == "stop":
+                        break
+                    if msg[0] == "state":
+                        runner.set_state(msg[1])
+                    elif msg[0] == "drive":
+                        runner.drive_request(msg[1])
+            except (EOFError, OSError):
+                break  # the parent is gone
+            snap = snapshot()
+            if snap != last and time.monotonic() - last_sent_at >= 0.2:
+                with contextlib.suppress(OSError):
+                    conn.send(snap)
+                last, last_sent_at = snap, time.monotonic()
+    finally:
+        runner.stop()
+        client.close()
+        with contextlib.suppress(OSError):
+            conn.send({**snapshot(), "stopped": True})
+            conn.close()
+
+
+class AgentProcess:
+    """The same interface as AgentRunner (set_state, drive_request, snapshot, preemptions, errors,
+    stop), with the agent in a child process: nothing of the agent (gRPC, checkpoints, the job's
+    messages, a preemption) runs in the caller's process, so it cannot take the GIL or CPU time from
+    a driving stack that shares that process (the in-process lockstep graph)."""
+
+    def __init__(
+        self,
+        target: str,
+        vehicle_id: str,
+        token: str,
+        policy: OptInPolicy,
+        owner: str,
+        *,
+        step_period_s: float = 0.1,
+        compute_power_w: float = 30.0,
+        **agent_kwargs,
+    ) -> None:
+        self._args = (
+            target,
+            vehicle_id,
+            token,
+            policy,
+            owner,
+            {"step_period_s": step_period_s, "compute_power_w": compute_power_w},
+            agent_kwargs,
+        )
+        self._ctx = mp.get_context("spawn")
+        self._conn = None
+        self._proc = None
+        self._snap: dict = {"registered": False, "busy": False}
+        self._errors: list[str] = []
+
+    def start(self) -> AgentProcess:
+        parent, child = self._ctx.Pipe()
+        # not a daemon: it starts the job processes itself
+        self._proc = self._ctx.Process(
+            target=_agent_process_main, args=(child, *self._args), name="fleet-agent"
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        return self
+
+    def _send(self, msg) -> None:
+        try:
+            self._conn.send(msg)
+        except (OSError, ValueError) as e:  # the agent process died: say so in the diagnostics
+            self._errors.append(f"agent process: {e!r}")
+
+    def set_state(self, state: VehicleState) -> None:
+        self._send(("state", state))
+
+    def drive_request(self, requested_at: float | None = None) -> None:
+        self._send(("drive", time.perf_counter() if requested_at is None else requested_at))
+
+    def _drain(self) -> None:
+        try:
+            while self._conn is not None and self._conn.poll(0):
+                self._snap = self._conn.recv()
+        except (EOFError, OSError):
+            pass
+
+    def snapshot(self) -> dict:
+        self._drain()
+        snap = {k: v for k, v in self._snap.items() if k not in ("preemption_log", "error_log")}
+        if self._errors:
+            snap["errors"] = snap.get("errors", 0) + len(self._errors)
+            snap["last_error"] = self._errors[-1]
+        return snap
+
+    @property
+    def preemptions(self) -> list[Preemption]:
+        self._drain()
+        return [Preemption(*p) for p in self._snap.get("preemption_log", [])]
+
+    @property
+    def errors(self) -> list[str]:
+        self._drain()
+        return list(self._snap.get("error_log", [])) + self._errors
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self._proc is None:
+            return
+        self._send(("stop",))
+        t_end = time.monotonic() + timeout_s
+        while time.monotonic() < t_end and not self._snap.get("stopped"):
+            try:
+                if self._conn.poll(0.05):
+                    self._snap = self._conn.recv()
+            except (EOFError, OSError):
+                break
+        self._proc.join(max(0.0, t_end - time.monotonic()))
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(1.0)
+        self._conn.close()
+        self._proc = None

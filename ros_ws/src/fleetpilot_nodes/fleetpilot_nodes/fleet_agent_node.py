@@ -11,9 +11,10 @@ Publishes
   diagnostics           diagnostic_msgs/DiagnosticArray, status "fleet_agent": eligibility, lease, job,
                         results submitted and credited, compute seconds, preemptions, errors
 
-Every gRPC call and the job process are handled on the runner's own thread (the job itself in a
-separate process at nice `niceness` with `threads` onnxruntime threads), so no callback here blocks
-the executor the driving stack may share.
+Every gRPC call and the job process are handled by the agent in a child process (`separate_process`,
+default; or on a thread of this one), the job itself in a further process at nice `niceness` with
+`threads` onnxruntime threads: no callback here blocks the executor the driving stack may share, and
+in the in-process lockstep graph the agent takes no GIL time from the stack.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def parameter_spec() -> dict[str, Param]:
         "local_hour": Param(-1.0, "local hour for allowed_hours; < 0 = the machine's local time"),
         "park_speed_threshold": Param(0.05, "m/s below which the vehicle is standing still"),
         "park_hold_s": Param(2.0, "s of standstill (odometry stamps) before the vehicle counts as parked"),
+        "separate_process": Param(
+            True, "run the agent in a child process (nothing of it then shares this process's GIL)"
+        ),
         "step_period_s": Param(0.1, "agent thread period: collect job messages, lease when idle"),
         "heartbeat_period_s": Param(5.0, "heartbeat period to the server"),
         "niceness": Param(10, "nice increment of the job process"),
@@ -71,7 +75,7 @@ class FleetAgentNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("fleet_agent", **kwargs)
         from cloud_reasoner.fleet.agent import FleetAgent
-        from cloud_reasoner.fleet.agent_runner import AgentRunner, ParkDetector
+        from cloud_reasoner.fleet.agent_runner import AgentProcess, AgentRunner, ParkDetector
         from cloud_reasoner.fleet.client import FleetSyncClient
         from cloud_reasoner.fleet.policy import OptInPolicy
 
@@ -88,20 +92,32 @@ class FleetAgentNode(Node):
             max_temperature_c=float(p["max_temperature_c"]),
         )
         self.detector = ParkDetector(float(p["park_speed_threshold"]), float(p["park_hold_s"]))
-        self.client = FleetSyncClient(str(p["server"]), str(p["vehicle_id"]), token)
-        agent = FleetAgent(
-            self.client,
-            policy,
-            str(p["owner"]),
+        agent_kwargs = dict(
             niceness=int(p["niceness"]),
             threads=int(p["threads"]),
             heartbeat_period_s=float(p["heartbeat_period_s"]),
             sched_idle=bool(p["sched_idle"]),
             checkpoint_upload_s=float(p["checkpoint_upload_s"]),
         )
-        self.runner = AgentRunner(
-            agent, step_period_s=float(p["step_period_s"]), compute_power_w=float(p["compute_power_w"])
+        runner_kwargs = dict(
+            step_period_s=float(p["step_period_s"]), compute_power_w=float(p["compute_power_w"])
         )
+        self.client = None
+        if p["separate_process"]:
+            self.runner = AgentProcess(
+                str(p["server"]),
+                str(p["vehicle_id"]),
+                token,
+                policy,
+                str(p["owner"]),
+                **runner_kwargs,
+                **agent_kwargs,
+            )
+        else:
+            self.client = FleetSyncClient(str(p["server"]), str(p["vehicle_id"]), token)
+            self.runner = AgentRunner(
+                FleetAgent(self.client, policy, str(p["owner"]), **agent_kwargs), **runner_kwargs
+            )
         self._state = self._vehicle_state(parked=False)  # validates the state parameters now
         self._state_sent = False
         self._last_stamp_ns = 0
@@ -138,9 +154,10 @@ class FleetAgentNode(Node):
     def _on_drive_request(self, msg: Bool) -> None:
         if not msg.data:
             return
+        requested_at = time.perf_counter()
         self.detector.drive_requested()
         self._state = self._vehicle_state(parked=False)
-        self.runner.drive_request()
+        self.runner.drive_request(requested_at)
 
     def publish_diagnostics(self) -> None:
         snap = self.runner.snapshot()
@@ -158,7 +175,8 @@ class FleetAgentNode(Node):
 
     def destroy_node(self) -> None:
         self.runner.stop()  # releases a lease still held, with its checkpoint
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         super().destroy_node()
 
 
