@@ -28,76 +28,36 @@ SHARD_FRAMES = 200
 JOBS = 400  # far more than a run consumes: the agent always finds the next job
 
 
-def _agent_process(target: str, vehicle: str, token: str, conn, sched_idle: bool) -> None:
-    """The fleet agent in its own process, as the node runs under `fleetpilot launch`: commands
-    "parked" / "driving" / "stop" in, a status dict out every 50 ms and a final one at stop."""
-    from cloud_reasoner.fleet.agent import FleetAgent
-    from cloud_reasoner.fleet.agent_runner import AgentRunner
-    from cloud_reasoner.fleet.client import FleetSyncClient
-    from cloud_reasoner.fleet.policy import OptInPolicy, VehicleState
-
-    states = {
-        name: VehicleState(parked=p, charging=True, state_of_charge=0.9, temperature_c=25.0, local_hour=12.0)
-        for name, p in (("parked", True), ("driving", False))
-    }
-    client = FleetSyncClient(target, vehicle, token)
-    policy = OptInPolicy(opted_in=True, only_while_charging=False, min_state_of_charge=0.2)
-    agent = FleetAgent(
-        client, policy, "owner-bench", niceness=10, threads=1, heartbeat_period_s=60, sched_idle=sched_idle
-    )
-    runner = AgentRunner(agent).start()
-
-    def status() -> dict:
-        st = agent.stats
-        return {
-            "busy": agent.busy,
-            "computing": agent.busy and agent.last_checkpoint is not None,
-            "submitted": st.submitted,
-            "preemptions": st.preemptions,
-            "preempt_ms": [round(x * 1e3, 2) for x in st.preempt_latency_s],
-            "errors": runner.errors + st.errors,
-        }
-
-    try:
-        while True:
-            if conn.poll(0.05):
-                cmd = conn.recv()
-                if cmd == "stop":
-                    break
-                runner.set_state(states[cmd])
-            conn.send(status())
-    finally:
-        runner.stop()
-        client.close()
-        conn.send({**status(), "stopped": True})
-        conn.close()
-
-
 class PhaseSwitch:
     """phase(measured frames) for bench_loop: blocks of block_frames, A (no job) first. Drives the
-    agent process over `conn` and reads its latest status without blocking."""
+    agent (an AgentProcess) and reads its latest status without blocking."""
 
-    def __init__(self, conn, block_frames: int) -> None:
-        self.conn, self.block_frames = conn, block_frames
+    def __init__(self, agent, block_frames: int) -> None:
+        from cloud_reasoner.fleet.policy import VehicleState
+
+        self.agent, self.block_frames = agent, block_frames
+        self.states = {
+            p: VehicleState(parked=p, charging=True, state_of_charge=0.9, temperature_c=25.0, local_hour=12.0)
+            for p in (True, False)
+        }
         self.status: dict = {"busy": False, "computing": False}
         self.job_on: bool | None = None
         self.counting = False
         self.blocks: list[dict] = []
 
     def _poll(self) -> None:
-        while self.conn.poll(0):
-            self.status = self.conn.recv()
+        self.status = self.agent.snapshot()
 
     def __call__(self, measured: int) -> str | None:
         want = (measured // self.block_frames) % 2 == 1
         if want != self.job_on:
             self.job_on, self.counting = want, False
-            self.conn.send("parked" if want else "driving")
+            self.agent.set_state(self.states[want])
             self.status = {"busy": not want, "computing": False}  # until the agent has answered
             self.blocks.append({"job": want, "from_frame": measured, "counted_from": None})
         self._poll()  # always drained, so the agent's status messages never fill the pipe
         if not self.counting:
-            ready = self.status["computing"] if want else not self.status["busy"]
+            ready = self.status.get("computing", False) if want else not self.status.get("busy", True)
             if ready:
                 self.counting = True
                 self.blocks[-1]["counted_from"] = measured
@@ -117,10 +77,10 @@ def bench_loop_background_job(
 ) -> dict:
     """rounds: the A/B/A/B run repeated on seeds seed, seed+1, … (one agent, one server), samples
     pooled per phase, so that a p99 rests on enough frames (a scenario has at most ~900)."""
-    import multiprocessing as mp
-
     import numpy as np
 
+    from cloud_reasoner.fleet.agent_runner import AgentProcess
+    from cloud_reasoner.fleet.policy import OptInPolicy
     from fleetpilot.fleet_local import LocalFleetService, record_shards
     from fleetpilot.graph_runner import bench_loop
 
@@ -136,16 +96,18 @@ def bench_loop_background_job(
         shards = record_shards(scenario, seed, 2, SHARD_FRAMES)
         fleet.queue_segment_jobs([shards[i % len(shards)] for i in range(JOBS)], prefix="bench")
         fleet.serve()
-        ctx = mp.get_context("spawn")
-        conn, child = ctx.Pipe()
-        proc = ctx.Process(
-            target=_agent_process,
-            args=(fleet.target, "bench-car", fleet.tokens["bench-car"], child, sched_idle),
-        )  # not a daemon: it starts the job processes itself
-        proc.start()
-        child.close()
-        switch = PhaseSwitch(conn, block_frames)
-        final: dict = {}
+        agent = AgentProcess(
+            fleet.target,
+            "bench-car",
+            fleet.tokens["bench-car"],
+            OptInPolicy(opted_in=True, only_while_charging=False, min_state_of_charge=0.2),
+            "owner-bench",
+            niceness=10,
+            threads=1,
+            heartbeat_period_s=60,
+            sched_idle=sched_idle,
+        ).start()
+        switch = PhaseSwitch(agent, block_frames)
         runs = []
         try:
             for r in range(rounds):
@@ -159,19 +121,8 @@ def bench_loop_background_job(
                         if attempt:
                             raise
         finally:
-            conn.send("stop")
-            t_end = time.monotonic() + 10.0
-            while time.monotonic() < t_end and not final.get("stopped"):
-                if conn.poll(0.1):
-                    try:
-                        final = conn.recv()
-                    except EOFError:
-                        break
-                if not proc.is_alive() and not conn.poll(0):
-                    break
-            proc.join(5.0)
-            if proc.is_alive():
-                proc.kill()
+            agent.stop()
+        final = agent.snapshot()
         pooled: dict[str, list[float]] = {}
         for run in runs:
             for label, ph in run.get("phases", {}).items():
@@ -198,7 +149,7 @@ def bench_loop_background_job(
             "jobs_submitted": final.get("submitted"),
             "preemptions": final.get("preemptions"),
             "preempt_ms": final.get("preempt_ms"),
-            "agent_errors": final.get("errors"),
+            "agent_errors": agent.errors,
         }
     return result
 

@@ -165,6 +165,7 @@ class AgentRunner:
             "eligibility": str(eligibility(a.policy, state)) if state is not None else "no_state",
             "parked": bool(state.parked) if state is not None else False,
             "busy": a.busy,
+            "computing": a.busy and a.last_checkpoint is not None,  # the job process has checkpointed
             "lease_id": a.lease.lease_id if a.lease is not None else 0,
             "job_id": a.lease.job.job_id if a.lease is not None else "",
             "leased": st.leased,
@@ -174,6 +175,7 @@ class AgentRunner:
             "last_status": st.last_status,
             "preemptions": st.preemptions,
             "last_preempt_ms": round(st.preempt_latency_s[-1] * 1e3, 2) if st.preempt_latency_s else 0.0,
+            "preempt_ms": [round(x * 1e3, 2) for x in st.preempt_latency_s[-50:]],
             "errors": len(self.errors) + len(st.errors),
             "last_error": (self.errors or st.errors or [""])[-1],
         }
