@@ -99,3 +99,27 @@ def _no_leftover_processes():
 
     for p in multiprocessing.active_children():
         p.kill()
+
+
+def test_agent_process_leases_and_releases_on_a_drive_request(srv):  # noqa: F811
+    """The node's default: the agent in a child process, driven over a pipe."""
+    from cloud_reasoner.fleet.agent_runner import AgentProcess
+
+    rng = np.random.default_rng(2)
+    shard = make_shard(rng.integers(0, 256, size=(200, CAMERA_HEIGHT, CAMERA_WIDTH, 3), dtype=np.uint8))
+    add_jobs(srv, data=shard)
+    agent = AgentProcess(
+        f"127.0.0.1:{srv.port}", "a", srv.tokens["a"], OPTED_IN, "owner-a", heartbeat_period_s=3600
+    ).start()
+    try:
+        agent.set_state(PARKED)
+        wait_for(lambda: agent.snapshot().get("computing"), 60.0)
+        lease_id = agent.snapshot()["lease_id"]
+        agent.drive_request()
+        wait_for(lambda: agent.preemptions, 10.0)
+        assert agent.preemptions[0].lease_id == lease_id and agent.preemptions[0].latency_s < 1.0
+        (state,) = srv.store._db.execute("SELECT state FROM leases WHERE lease_id=?", (lease_id,)).fetchone()
+        assert state == "released"
+    finally:
+        agent.stop()
+    assert agent.snapshot()["busy"] is False and agent.errors == []
