@@ -218,8 +218,16 @@ def bench_preempt(repeats: int, *, park_hold_s: float = 0.5, timeout_s: float = 
                 ).fetchone()
             return None if row is None else int(row[0])
 
+        def lease_state(lease_id: int) -> str:
+            with fleet.store._lock:
+                (state,) = fleet.store._db.execute(
+                    "SELECT state FROM leases WHERE lease_id=?", (lease_id,)
+                ).fetchone()
+            return state
+
         try:
-            for _ in range(repeats):
+            finished_first = 0  # the job ended (submitted) between our look and the request: not a preemption
+            while len(latencies) < repeats and finished_first < repeats:
                 feed(5.0, 0.2)  # drove a little, then parks
                 t_end = time.monotonic() + timeout_s
                 while (lease_id := checkpointed_lease()) is None:
@@ -232,10 +240,16 @@ def bench_preempt(repeats: int, *, park_hold_s: float = 0.5, timeout_s: float = 
                 t_end = time.monotonic() + 5.0
                 while lease_id not in fleet.released_at and time.monotonic() < t_end:
                     executor.spin_once(timeout_sec=0.001)
+                    if lease_state(lease_id) == "submitted":
+                        break
                 if lease_id in fleet.released_at:
                     latencies.append((fleet.released_at[lease_id] - t_request) * 1e3)
-                if node.runner.preemptions:
-                    agent_ms.append(node.runner.preemptions[-1].latency_s * 1e3)
+                    if node.runner.preemptions:
+                        agent_ms.append(node.runner.preemptions[-1].latency_s * 1e3)
+                elif lease_state(lease_id) == "submitted":
+                    finished_first += 1
+                else:
+                    break  # neither released nor finished in 5 s: reported as a failed repeat
         finally:
             executor.shutdown()
             feeder.destroy_node()
@@ -244,6 +258,7 @@ def bench_preempt(repeats: int, *, park_hold_s: float = 0.5, timeout_s: float = 
     return {
         "repeats": repeats,
         "released": len(latencies),
+        "finished_before_the_request": finished_first,
         "release_after_request_ms": {
             "p50": float(np.percentile(a, 50)) if a.size else None,
             "p99": float(np.percentile(a, 99)) if a.size else None,

@@ -57,6 +57,7 @@ def test_scenario_list_names_the_five_car_scenarios():
         (("eval", "perception", "--seeds", "a:b"), "seeds must look like"),
         (("bench", "loop", "--frames", "3"), "at least 10"),
         (("bench", "loop", "--background-job", "--frames", "100", "--phase-frames", "50"), "4 ×"),
+        (("bench", "preempt", "--repeats", "0"), "at least 1"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(args, message):
