@@ -134,8 +134,33 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
-    result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
+    if args.background_job:
+        from fleetpilot.bench_fleet import bench_loop_background_job
+
+        if args.frames < 4 * args.phase_frames or args.phase_frames < 10 or args.rounds < 1:
+            raise UsageError(
+                "--background-job needs --phase-frames >= 10, --frames >= 4 × --phase-frames, --rounds >= 1"
+            )
+        result = bench_loop_background_job(
+            args.frames,
+            block_frames=args.phase_frames,
+            scenario=args.scenario,
+            seed=args.seed,
+            sched_idle=args.sched_idle,
+            rounds=args.rounds,
+        )
+    else:
+        result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
     write_json(result, args.json)
+    return 0
+
+
+def cmd_bench_preempt(args: argparse.Namespace) -> int:
+    from fleetpilot.bench_fleet import bench_preempt
+
+    if args.repeats < 1:
+        raise UsageError("--repeats must be at least 1")
+    write_json(bench_preempt(args.repeats), args.json)
     return 0
 
 
@@ -208,7 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--scenario", default="car_lane_follow")
     loop.add_argument("--seed", type=int, default=0)
     loop.add_argument("--json", type=Path)
+    loop.add_argument(
+        "--background-job",
+        action="store_true",
+        help="interleave blocks without / with a fleet job running in the background (A/B/A/B…)",
+    )
+    loop.add_argument("--phase-frames", type=int, default=100, help="frames per A or B block")
+    loop.add_argument("--sched-idle", action="store_true", help="the background job at Linux SCHED_IDLE")
+    loop.add_argument(
+        "--rounds", type=int, default=1, help="--background-job: A/B runs on seeds seed, seed+1…"
+    )
     loop.set_defaults(func=cmd_bench_loop)
+    preempt = bench.add_parser(
+        "preempt", help="fleet agent node: drive request (fleet/drive_request) → lease released at the server"
+    )
+    preempt.add_argument("--repeats", type=int, default=20)
+    preempt.add_argument("--json", type=Path)
+    preempt.set_defaults(func=cmd_bench_preempt)
 
     # Areas added by later issues register their own sub-commands (one module each, no edits here).
     from fleetpilot import cli_cloud, cli_fleet

@@ -83,6 +83,8 @@ def run_direct(
             if sim.done or batch.camera is None:
                 break
             frame = batch.camera
+            if sim.drive_requested and planner.park_s is not None:
+                planner.release_park()  # what the planning node does on fleet/drive_request
             ego = EgoState.from_odometry(batch.odometry[-1])
             seen = perceiver.process(frame.stamp_ns, frame.rgb)
             trajectory = planner.plan(seen, ego)

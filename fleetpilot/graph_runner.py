@@ -9,6 +9,7 @@ last camera stamp arrives; every node keys its work by stamp, so the same seed g
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import itertools
 import os
@@ -166,6 +167,7 @@ def run_scenario(
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
     on_finish: Callable[[Any], None] | None = None,
+    inspect: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep (see _run_once).
 
@@ -182,6 +184,7 @@ def run_scenario(
         graph=graph,
         overrides=overrides,
         on_finish=on_finish,
+        inspect=inspect,
     )
     result = _run_once(scenario, seed, **kwargs)
     if result.get("timed_out") and result.get("frames", 0) == 0:
@@ -205,10 +208,12 @@ def _run_once(
     graph: str,
     overrides: dict[str, dict[str, Any]] | None,
     on_finish: Callable[[Any], None] | None,
+    inspect: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep; sim.result() plus wall_time_s.
 
-    on_finish(simulation) is called once the run has ended, before the graph is torn down (plots).
+    on_finish(simulation) is called once the run has ended, before the graph is torn down (plots);
+    inspect(nodes by name) too (graphs with extra nodes report from them, e.g. the fleet agent).
 
     embodiment_params: a parameter file of fleetpilot_bringup (name under config/, or a path) applied
     to every node after the table's own files. A run that stalls for timeout_s wall seconds returns
@@ -262,6 +267,8 @@ def _run_once(
                 result["success"] = False
             if on_finish is not None:
                 on_finish(sim.sim)
+            if inspect is not None:
+                inspect(composed.nodes)
             return result
         finally:
             executor.shutdown()
@@ -270,6 +277,22 @@ def _run_once(
             if rec_node is not None:
                 rec_node.destroy_node()
             composed.destroy()
+
+
+class _StallGuard:
+    """bench_loop: a graph that stops answering (e.g. the startup race in run_scenario) raises
+    TimeoutError instead of hanging the benchmark."""
+
+    def __init__(self, sim, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        self.sim, self.timeout_s = sim, timeout_s
+        self.frames, self.since = sim.frames, time.perf_counter()
+
+    def check(self) -> None:
+        now = time.perf_counter()
+        if self.sim.frames != self.frames:
+            self.frames, self.since = self.sim.frames, now
+        elif now - self.since > self.timeout_s:
+            raise TimeoutError(f"the graph stopped answering at frame {self.frames} (stalled lockstep)")
 
 
 def _pct(values) -> dict[str, float]:
@@ -286,8 +309,13 @@ def bench_loop(
     seed: int = 0,
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
+    phase: Callable[[int], str | None] | None = None,
 ) -> dict:
     """Latency of the closed loop through ROS, per stage, and real-time factors.
+
+    phase(measured frames so far) -> label or None, called after every executor spin: frames
+    published from then on carry that label (None: not counted in any phase), and the result gets
+    e2e_ms per label under "phases" (A/B comparisons inside one run, e.g. a background job on/off).
 
     e2e: camera publish → the cmd_vel with that stamp received by the sim (wall clock). transport is e2e
     minus perception + planning + control (message conversion, serialisation, executor dispatch).
@@ -308,14 +336,22 @@ def bench_loop(
                 executor.add_node(node)
             sim = composed.nodes["sim"]
             # Warm-up frames are not measured: the first one builds the Perceiver (model load).
+            stall = _StallGuard(sim)
             while sim.frames < WARMUP_FRAMES and not sim.finished:
                 executor.spin_once(timeout_sec=0.05)
+                stall.check()
             start = time.perf_counter()
             first = sim.frames
             warm_stamps = set(sim.publish_wall)
             n_render, n_physics = len(sim.sim.timings["render"]), len(sim.sim.timings["physics"])
+            label = phase(0) if phase is not None else None
+            changes: list[tuple[int, str | None]] = [(-1, label)]  # (labels stamps after this one, label)
             while sim.frames - first < frames and not sim.finished:
                 executor.spin_once(timeout_sec=1.0)
+                stall.check()
+                if phase is not None and (new := phase(sim.frames - first)) != label:
+                    label = new
+                    changes.append((sim.awaiting_stamp if sim.awaiting_stamp is not None else -1, label))
             wall = time.perf_counter() - start
             measured = sim.frames - first
             answered = sorted((set(sim.publish_wall) & set(sim.answer_wall)) - warm_stamps)
@@ -337,18 +373,31 @@ def bench_loop(
                 "transport": _pct(transport),
             }
             rtf = measured * CAMERA_PERIOD_NS * 1e-9 / wall
+            phases: dict[str, list[float]] = {}
+            if phase is not None:
+                bounds = [b for b, _ in changes]
+                for s in answered:
+                    stamp_label = changes[bisect.bisect_left(bounds, s) - 1][1]
+                    if stamp_label is not None:
+                        phases.setdefault(stamp_label, []).append(e2e[s])
         finally:
             executor.shutdown()
             composed.destroy()
 
     floor_rtf = _floor_rtf(scenario, seed, frames, graph)
-    return {
+    out = {
         "frames": measured,
         "e2e_ms": _pct(e2e.values()),
         "stages_ms": stages,
         "rtf": rtf,
         "floor_rtf": floor_rtf,
     }
+    if phase is not None:
+        out["phases"] = {
+            k: {"frames": len(v), "e2e_ms": _pct(v), "e2e_ms_samples": [round(x, 3) for x in v]}
+            for k, v in phases.items()
+        }
+    return out
 
 
 def _floor_rtf(scenario: str, seed: int, frames: int, graph: str) -> float:

@@ -34,6 +34,10 @@ def run_scenario(
         from fleetpilot.direct_loop import run_direct
 
         return run_direct(name, seed, on_finish=draw)
+    from fleetpilot.fleet_scenario import FLEET_SCENARIOS, run_with_fleet
     from fleetpilot.graph_runner import run_scenario as run_graph
+
+    if name in FLEET_SCENARIOS:
+        return run_with_fleet(name, seed, record=record, on_finish=draw)
 
     return run_graph(name, seed, record=record, on_finish=draw)

@@ -11,7 +11,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 # Figures that depend on the machine, not on the scenario outcome.
-WALL_CLOCK_KEYS = ("wall_time_s", "startup_retries")
+WALL_CLOCK_KEYS = ("wall_time_s", "startup_retries", "fleet")  # fleet: how many jobs fit the parked time
 
 
 def _run_one(name: str, seed: int, direct: bool) -> dict:

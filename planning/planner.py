@@ -75,6 +75,13 @@ class Planner:
         if embodiment.can_change_lane:
             lanes += [float(o) for o in route.adjacent_lane_offsets]
         self.lanes = lanes
+        # A parking spot on the route holds the vehicle there (as if it were the goal) until
+        # release_park() (the owner's drive request).
+        self.park_s: float | None = route.park_s
+
+    def release_park(self) -> None:
+        """The drive request: leave the parking spot and drive on to the goal."""
+        self.park_s = None
 
     # ------------------------------------------------------------------------------------------------
     def plan(self, perception: PerceptionOutput, ego: EgoState) -> Trajectory:
@@ -164,6 +171,8 @@ class Planner:
         # Traffic light → an optional stop for the next stop line on the map.
         light_stop_s = self._light_stop(perception, stamp, s0, front, v0)
         goal_stop_s = self.route.goal_s + p.goal_stop_offset
+        if self.park_s is not None and self.park_s < self.route.goal_s:
+            goal_stop_s = min(goal_stop_s, self.park_s + p.goal_stop_offset)
         at_goal = s0 >= self.route.goal_s - p.goal_tolerance and v0 < 0.2
 
         if perception.confidence < p.frame_confidence_min:

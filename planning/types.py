@@ -48,6 +48,8 @@ class RouteMap:
     adjacent_lane_offsets: tuple[float, ...] = ()
     stop_lines: tuple[StopLine, ...] = ()
     goal_s: float | None = None  # arc length of the goal; defaults to the end of the centre line
+    # arc length of a parking spot: the vehicle stops there and stays until released (drive request)
+    park_s: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -57,6 +59,7 @@ class RouteMap:
             "adjacent_lane_offsets": list(self.adjacent_lane_offsets),
             "stop_lines": [{"s": sl.s, "light_id": sl.light_id} for sl in self.stop_lines],
             "goal_s": self.goal_s,
+            **({"park_s": self.park_s} if self.park_s is not None else {}),
         }
 
     @classmethod
@@ -71,6 +74,7 @@ class RouteMap:
             adjacent_lane_offsets=tuple(float(o) for o in d.get("adjacent_lane_offsets", ())),
             stop_lines=tuple(StopLine(float(s["s"]), int(s["light_id"])) for s in d.get("stop_lines", ())),
             goal_s=None if d.get("goal_s") is None else float(d["goal_s"]),
+            park_s=None if d.get("park_s") is None else float(d["park_s"]),
         )
 
 

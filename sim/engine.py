@@ -117,6 +117,11 @@ class Simulation:
     def done_reason(self) -> str | None:
         return self._done_reason
 
+    @property
+    def drive_requested(self) -> bool:
+        """The owner's scripted drive request (parking scenarios) has come: the car should leave."""
+        return self.metrics.drive_requested
+
     def route_map(self) -> dict:
         from planning.types import RouteMap, StopLine
 
@@ -128,6 +133,7 @@ class Simulation:
             adjacent_lane_offsets=tuple(spec.adjacent_lane_offsets),
             stop_lines=tuple(StopLine(round(sl.route_s, 3), sl.light_id) for sl in spec.stop_lines),
             goal_s=round(spec.goal_s, 3),
+            park_s=None if spec.park_s is None else round(spec.park_s, 3),
         )
         return rm.to_dict()
 

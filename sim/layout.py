@@ -122,3 +122,7 @@ class ScenarioSpec:
     lead: LeadVehicleSpec | None = None
     # route s of the blocking object's near face when no free lane exists (success = safe stop)
     blocked_at_s: float | None = None
+    # Parking (car_park_and_lend): the ego parks with base_link at route s park_s and stays until the
+    # owner's drive request at sim time drive_request_time_s, then drives on to the goal.
+    park_s: float | None = None
+    drive_request_time_s: float | None = None

@@ -29,6 +29,8 @@ STOP_SPEED = 0.05  # m/s, "stopped"
 SAFE_STOP_HOLD_S = 2.0
 SAFE_STOP_WINDOW_M = 25.0  # a safe stop must be this close to the blocking object (not "never left")
 MAX_OFFROAD_FOR_SUCCESS_S = 1.0
+PARK_WINDOW_M = 3.0  # a stop with base_link this close to the parking spot counts as parked
+PARK_HOLD_S = 2.0
 
 
 @dataclass
@@ -89,12 +91,16 @@ class Metrics:
     route_s: float = 0.0
     goal_reached: bool = False
     stopped_safely: bool = False
+    parked: bool = False  # stopped at the parking spot for PARK_HOLD_S before the drive request
+    parked_time_s: float = 0.0
+    drive_requested: bool = False
     events: list[dict] = field(default_factory=list)
     _prev_front_s: float | None = None
     _prev_v: float | None = None
     _prev_a: float | None = None
     _accels: list = field(default_factory=list)
     _stopped_since: float | None = None
+    _parked_since: float | None = None
     _contacts: set = field(default_factory=set)
 
     def reset_motion_history(self) -> None:
@@ -188,6 +194,9 @@ class Metrics:
             self.goal_reached = True
             self._event(t, "goal_reached", x, y)
 
+        if spec.park_s is not None:
+            self._update_parking(t, x, y, v, dt)
+
         if spec.blocked_at_s is not None and not self.stopped_safely:
             near = spec.blocked_at_s - SAFE_STOP_WINDOW_M <= front_s <= spec.blocked_at_s
             if v < STOP_SPEED and near and self.collisions == 0:
@@ -199,11 +208,31 @@ class Metrics:
             else:
                 self._stopped_since = None
 
+    def _update_parking(self, t: float, x: float, y: float, v: float, dt: float) -> None:
+        spec = self.spec
+        at_spot = abs(self.route_s - spec.park_s) <= PARK_WINDOW_M
+        before_request = spec.drive_request_time_s is None or t < spec.drive_request_time_s
+        if v < STOP_SPEED and at_spot:
+            self.parked_time_s += dt
+            if self._parked_since is None:
+                self._parked_since = t
+            if not self.parked and before_request and t - self._parked_since >= PARK_HOLD_S - 1e-9:
+                self.parked = True
+                self._event(t, "parked", x, y)
+        else:
+            self._parked_since = None
+        req = spec.drive_request_time_s
+        if req is not None and not self.drive_requested and t >= req - 1e-9:
+            self.drive_requested = True
+            self._event(t, "drive_request", x, y)
+
     @property
     def success(self) -> bool:
         clean = self.collisions == 0 and self.red_light_violations == 0
         clean = clean and self.offroad_time_s <= MAX_OFFROAD_FOR_SUCCESS_S
         done_ok = self.goal_reached or (self.spec.blocked_at_s is not None and self.stopped_safely)
+        if self.spec.park_s is not None:
+            done_ok = done_ok and self.parked  # drove past the parking spot: not a success
         return bool(clean and done_ok)
 
     def result(self) -> dict:
@@ -224,5 +253,10 @@ class Metrics:
             "max_abs_jerk": round(self.max_abs_jerk, 3),
             "sim_time_s": round(self.sim_time_s, 4),
             "stopped_safely": bool(self.stopped_safely),
+            **(
+                {"parked": bool(self.parked), "parked_time_s": round(self.parked_time_s, 4)}
+                if self.spec.park_s is not None
+                else {}
+            ),
             "events": list(self.events),
         }

@@ -252,6 +252,26 @@ def _lead_vehicle(rng: np.random.Generator) -> ScenarioSpec:
     )
 
 
+def _park_and_lend(rng: np.random.Generator) -> ScenarioSpec:
+    """Drive to a parking spot on the route, park (the fleet agent may lend the idle computer to a
+    batch job), then the owner's drive request comes at a scripted time and the car drives on."""
+    total = float(rng.uniform(180, 220))
+    road, route = _road_and_route(rng, _curvy_pieces(rng, total, 60.0), _ONE_EACH_WAY)
+    park_s = float(rng.uniform(70, 90))
+    return ScenarioSpec(
+        name="car_park_and_lend",
+        roads=[road],
+        route=route,
+        ego_start_s=EGO_START_S,
+        goal_s=route.length - GOAL_MARGIN_S,
+        speed_limit=11.0,
+        # about 14 s to reach the spot, then parked until the request, then about 12 s to the goal
+        time_limit_s=60.0,
+        park_s=park_s,
+        drive_request_time_s=float(rng.uniform(30.0, 32.0)),
+    )
+
+
 _BUILDERS: dict[str, tuple[Callable[[np.random.Generator], ScenarioSpec], str]] = {
     "car_lane_follow": (_lane_follow, "Curvy road, no actors: keep the lane and reach the goal."),
     "car_static_obstacle": (
@@ -269,6 +289,10 @@ _BUILDERS: dict[str, tuple[Callable[[np.random.Generator], ScenarioSpec], str]] 
     "car_lead_vehicle": (
         _lead_vehicle,
         "Lead vehicle slows, brakes hard to a stop, waits, drives on: keep a safe gap.",
+    ),
+    "car_park_and_lend": (
+        _park_and_lend,
+        "Park at a spot on the route (idle compute for the fleet), then drive on when requested.",
     ),
 }
 

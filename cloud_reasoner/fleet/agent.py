@@ -7,9 +7,9 @@ to drive): the job process is told to stop, checkpoints between two frames, and 
 with that checkpoint; `preempt()` is bounded (`PREEMPT_BUDGET_S`) — if the process does not answer in
 time it is killed and the last periodic checkpoint is used. Driving never waits for a job.
 
-The job runs in a separate process (spawn) at `nice` 10 with one onnxruntime thread, so it cannot
-steal the cores of the driving stack's threads at equal priority and a crash in it cannot take the
-agent down.
+The job runs in a separate process (spawn) at `nice` 10 (optionally, on Linux, the SCHED_IDLE
+policy: `sched_idle=True`) with one onnxruntime thread, so it cannot steal the cores of the driving
+stack's threads at equal priority, and a crash in it cannot take the agent down.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ STOP_WAIT_S = 0.1  # of the budget, how long the job process may take to checkpo
 RPC_TIMEOUT_S = 0.04
 
 
-def _worker_main(lease: Lease, blobs: dict, conn, stop, niceness: int, threads: int) -> None:
+def _worker_main(
+    lease: Lease, blobs: dict, conn, stop, priority: int, threads: int, sched_idle: bool = False
+) -> None:
     """The job process: runs one job, streams checkpoints, answers a stop request with a checkpoint."""
     from cloud_reasoner.fleet.jobs import ModelCache, Stopped, execute
 
-    with contextlib.suppress(OSError):
-        os.nice(niceness)
+    _lower_priority(0, priority, sched_idle)  # the parent did it already; idempotent
     checkpoint = blobs.get(lease.checkpoint_digest) if lease.checkpoint_digest else None
     t0 = time.process_time()
     try:
@@ -58,12 +59,26 @@ def _worker_main(lease: Lease, blobs: dict, conn, stop, niceness: int, threads: 
         conn.close()
 
 
+def _lower_priority(pid: int, priority: int, sched_idle: bool) -> None:
+    """Absolute nice value `priority` for process pid (0: this one), and Linux SCHED_IDLE if asked:
+    a core only when nothing else wants it (nice 19 still takes a share of a busy core; on a
+    computer kept busy by other work a SCHED_IDLE job hardly progresses)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, priority)
+    if sched_idle:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+
+
 @dataclass
 class AgentStats:
     leased: int = 0
     submitted: int = 0
+    valid: int = 0  # submissions the server validated (and credited) at once
+    compute_s: float = 0.0  # CPU seconds of the submitted results
     preemptions: int = 0
     preempt_latency_s: list[float] = field(default_factory=list)
+    last_release_at: float = 0.0  # perf_counter when the last preemption's release RPC returned
     errors: list[str] = field(default_factory=list)
     last_status: str = ""
 
@@ -78,9 +93,15 @@ class FleetAgent:
         niceness: int = 10,
         threads: int = 1,
         heartbeat_period_s: float = 5.0,
+        sched_idle: bool = False,
+        checkpoint_upload_s: float = 2.0,
     ) -> None:
         self.client, self.policy, self.owner = client, policy, owner
-        self.niceness, self.threads = niceness, threads
+        self.niceness, self.threads, self.sched_idle = niceness, threads, sched_idle
+        # The job process checkpoints every few frames (kept here for a preemption); the server gets
+        # one at most this often (BOINC-style periodic checkpoints: fewer RPCs, less CPU on the car).
+        self.checkpoint_upload_s = checkpoint_upload_s
+        self._last_upload = 0.0
         self.heartbeat_period_s = heartbeat_period_s
         self.state: VehicleState | None = None
         self.lease: Lease | None = None
@@ -142,7 +163,10 @@ class FleetAgent:
                     self.last_checkpoint = payload
                 if kind in ("stopped", "result", "error", "eof"):
                     break
-        self._kill_worker()
+        # SIGKILL now but reap after the release: a job process the scheduler does not run soon
+        # (nice, SCHED_IDLE, a loaded machine) must not delay the release.
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
         digest = ""
         remaining = PREEMPT_BUDGET_S - (time.perf_counter() - t0)
         try:
@@ -150,9 +174,11 @@ class FleetAgent:
                 digest = digest_of(self.last_checkpoint)
                 self.client.put_blob(self.last_checkpoint, digest, timeout_s=RPC_TIMEOUT_S)
             self.client.release(lease.lease_id, digest, timeout_s=RPC_TIMEOUT_S)
+            self.stats.last_release_at = time.perf_counter()  # the server has committed the release
         except grpc.RpcError as e:  # the lease then simply expires and is re-issued
             self.stats.errors.append(f"release: {e.code()}")
         dt = time.perf_counter() - t0
+        self._kill_worker()
         self.stats.preemptions += 1
         self.stats.preempt_latency_s.append(dt)
         return dt
@@ -171,18 +197,23 @@ class FleetAgent:
             blobs[model] = self.client.get_blob(model)
         if lease.checkpoint_digest:
             blobs[lease.checkpoint_digest] = self.client.get_blob(lease.checkpoint_digest)
+        priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
         parent, child = self._ctx.Pipe(duplex=False)
         self._stop = self._ctx.Event()
         self._proc = self._ctx.Process(
             target=_worker_main,
-            args=(lease, blobs, child, self._stop, self.niceness, self.threads),
+            args=(lease, blobs, child, self._stop, priority, self.threads, self.sched_idle),
             daemon=True,
         )
         self._proc.start()
+        # At once, from here: the child's interpreter start and imports (about a CPU second) must
+        # not run at the agent's priority either.
+        _lower_priority(self._proc.pid, priority, self.sched_idle)
         child.close()
         self._conn = parent
         self.lease = lease
         self.last_checkpoint = None
+        self._last_upload = 0.0  # the first checkpoint of a job goes up at once
         self.stats.leased += 1
 
     def _recv(self):
@@ -195,13 +226,18 @@ class FleetAgent:
         while self._conn is not None and self.lease is not None and self._conn.poll(0):
             kind, payload, seconds = self._recv()
             lease = self.lease
-            if kind == "checkpoint":
+            if kind == "checkpoint":  # the third field is the fraction done
                 self.last_checkpoint = payload
-                digest = self.client.put_blob(payload)
-                self.client.progress(lease.lease_id, digest, 0.0)
+                now = time.monotonic()
+                if now - self._last_upload >= self.checkpoint_upload_s:
+                    self._last_upload = now
+                    digest = self.client.put_blob(payload)
+                    self.client.progress(lease.lease_id, digest, float(seconds))
             elif kind == "result":
                 status, _ = self.client.submit(lease.lease_id, payload, seconds)
                 self.stats.submitted += 1
+                self.stats.compute_s += seconds
+                self.stats.valid += status == "valid"
                 self.stats.last_status = status
                 self.lease = None
                 self._kill_worker()

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -56,7 +57,10 @@ class FleetRuntime:
             silent = None
             if self.liveness_ns is not None and now - self.started_ns > self.liveness_ns:
                 silent = now - self.liveness_ns
-            self.store.expire_leases(now, silent)
+            try:
+                self.store.expire_leases(now, silent)
+            except sqlite3.OperationalError as e:  # e.g. "database is locked": try again next period
+                print(f"fleet: lease sweep skipped: {e}", file=sys.stderr)
 
     def start_sweeper(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())

@@ -45,7 +45,7 @@ def test_scenario_list_names_the_five_car_scenarios():
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
     assert set(CAR_SCENARIOS) <= set(listed)
-    assert len(CAR_SCENARIOS) == 5
+    assert len(CAR_SCENARIOS) == 6
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,8 @@ def test_scenario_list_names_the_five_car_scenarios():
         (("eval", "perception", "--seeds", "5:5"), "empty"),
         (("eval", "perception", "--seeds", "a:b"), "seeds must look like"),
         (("bench", "loop", "--frames", "3"), "at least 10"),
+        (("bench", "loop", "--background-job", "--frames", "100", "--phase-frames", "50"), "4 ×"),
+        (("bench", "preempt", "--repeats", "0"), "at least 1"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(args, message):
@@ -79,6 +81,14 @@ def test_scenario_run_through_the_ros_graph_succeeds(name, tmp_path):
     assert result["collisions"] == 0
     assert result["red_light_violations"] == 0
     assert result["success"] is True, result
+    if name == "car_park_and_lend":  # with the fleet agent and a local Fleet server (fleet_scenario)
+        fleet = result["fleet"]
+        assert fleet["car"]["jobs_submitted"], fleet["car"]  # a real job done while parked
+        assert fleet["car"]["agent_errors"] == []
+        for p in fleet["car"]["preempted"]:  # a job running at the drive request was released
+            assert p["release_after_request_ms"] is not None
+        assert fleet["jobs_validated"] == fleet["jobs_total"] and fleet["double_credited"] == 0
+        assert any(c["owner"] == "owner-car" for c in fleet["credits_by_owner"])
 
 
 @pytest.mark.ros

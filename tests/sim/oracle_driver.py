@@ -20,11 +20,11 @@ STOP_MARGIN = 2.5  # m between the front bumper and a stop point
 
 
 class OracleDriver:
-    """ignore: hazards to pretend not to see ("lights", "pedestrians", "obstacles", "lead") — negative
-    controls showing that each scenario punishes the matching mistake."""
+    """ignore: hazards to pretend not to see ("lights", "pedestrians", "obstacles", "lead", "parking") —
+    negative controls showing that each scenario punishes the matching mistake."""
 
     def __init__(self, sim: Simulation, ignore: frozenset[str] = frozenset()):
-        unknown = set(ignore) - {"lights", "pedestrians", "obstacles", "lead"}
+        unknown = set(ignore) - {"lights", "pedestrians", "obstacles", "lead", "parking"}
         if unknown:
             raise ValueError(f"unknown hazards to ignore: {sorted(unknown)}")
         self.sim = sim
@@ -75,6 +75,9 @@ class OracleDriver:
 
         if spec.blocked_at_s is not None and "obstacles" not in self.ignore:
             v_cmd = min(v_cmd, self._stop_speed(spec.blocked_at_s - front_s - 1.0))
+
+        if spec.park_s is not None and not sim.drive_requested and "parking" not in self.ignore:
+            v_cmd = min(v_cmd, self._stop_speed(spec.park_s - s + STOP_MARGIN))
 
         if sim.lead is not None and "lead" not in self.ignore:
             lead = sim.lead

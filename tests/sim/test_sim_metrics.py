@@ -230,3 +230,14 @@ def test_ignoring_the_hazard_fails_the_scenario(name, ignored, failure):
     r = run_oracle(name, 1, ignore=frozenset({ignored}))
     assert r["success"] is False
     assert r[failure] >= 1
+
+
+def test_parking_scenario_needs_the_stop_and_the_drive_request():
+    """car_park_and_lend: the oracle that parks succeeds and the events come in order; one that drives
+    past the parking spot reaches the goal but fails (it never parked)."""
+    r = run_oracle("car_park_and_lend", 0)
+    kinds = [e["kind"] for e in r["events"]]
+    assert r["success"] is True and r["parked"] is True, r
+    assert kinds == ["parked", "drive_request", "goal_reached"], kinds
+    past = run_oracle("car_park_and_lend", 0, ignore=frozenset({"parking"}))
+    assert past["route_completion"] == 1.0 and past["parked"] is False and past["success"] is False

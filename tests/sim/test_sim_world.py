@@ -28,6 +28,7 @@ def test_list_scenarios_matches_names():
         "car_red_light",
         "car_pedestrian_crossing",
         "car_lead_vehicle",
+        "car_park_and_lend",
     }
 
 

@@ -13,7 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid, Path
 from nav_msgs.msg import Odometry as OdometryMsg
 from rclpy.node import Node
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos, unflatten
@@ -82,7 +82,9 @@ class PlanningNode(Node):
             ["grid", "status", "odom"], self._on_inputs, queue_size=8, on_repeat=self._answer.repeat
         )
         self._pending = None  # inputs that arrived before the route
+        self._drive_requested = False
         self.create_subscription(String, "map/route", self._on_route, latched_qos())
+        self.create_subscription(Bool, "fleet/drive_request", self._on_drive_request, latched_qos())
         self.create_subscription(
             OccupancyGrid,
             "perception/semantic_grid",
@@ -103,9 +105,18 @@ class PlanningNode(Node):
         from planning.planner import Planner
 
         self.planner = Planner(self.embodiment, conv.route_from_msg(msg), self.params)
+        if self._drive_requested:
+            self.planner.release_park()
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self._on_inputs(*pending)
+
+    def _on_drive_request(self, msg: Bool) -> None:
+        """The owner wants to drive: leave the parking spot (if any) for the goal."""
+        if msg.data:
+            self._drive_requested = True
+            if self.planner is not None:
+                self.planner.release_park()
 
     def _on_inputs(self, grid: OccupancyGrid, status: DiagnosticArray, odom: OdometryMsg) -> None:
         if self.planner is None:

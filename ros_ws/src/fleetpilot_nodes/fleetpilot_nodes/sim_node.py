@@ -19,7 +19,7 @@ from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from sensor_msgs.msg import Imu as ImuMsg
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
@@ -76,6 +76,9 @@ class SimNode(Node):
         self.pub_clock = self.create_publisher(Clock, "/clock", QoSProfile(depth=10))
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
         self.create_subscription(TwistStamped, "cmd_vel", self._on_cmd, qos)
+        # Parking scenarios: the owner's drive request (True), latched so a late joiner still leaves.
+        self.pub_drive_request = self.create_publisher(Bool, "fleet/drive_request", latched_qos())
+        self.drive_request_wall: float | None = None  # perf_counter at publish (preemption measurement)
 
         self.pub_mount.publish(conv.camera_mount_to_pose(self.sim.camera_model))
         self.pub_route.publish(conv.route_to_msg(self.sim.route_map()))
@@ -164,6 +167,10 @@ class SimNode(Node):
         for imu in batch.imu:
             self.pub_imu.publish(conv.imu_to_msg(imu))
         self.pub_info.publish(conv.camera_info_from_model(self.sim.camera_model, cam_stamp))
+        if self.sim.drive_requested and self.drive_request_wall is None:
+            # before the image, so the planner has it when it plans this frame
+            self.drive_request_wall = time.perf_counter()
+            self.pub_drive_request.publish(Bool(data=True))
         self.awaiting_stamp = cam_stamp
         self._last_batch = batch
         self._last_publish = time.perf_counter()

@@ -1,0 +1,169 @@
+"""Scenario runs with the fleet agent: car_park_and_lend through the car_sim_fleet graph.
+
+`fleetpilot scenario run car_park_and_lend` starts a local Fleet service (System 2 server + Fleet
+plugin on loopback, temporary state dir, one token per vehicle), queues segment_stats jobs over
+camera frames recorded along the scenario's route, and runs the graph in lockstep with the fleet
+agent node (the car, vehicle "car"). While the car is parked the agent leases and runs jobs; the
+drive request preempts the running one (stop, checkpoint, release). Afterwards two other vehicles
+("elsewhere-1", "elsewhere-2", plain FleetAgents in this process) finish the queue: replicas for the
+quorum of the car's results and the preempted job, so results are validated and credited.
+
+The driving part of the JSON is deterministic as usual; the `fleet` section depends on wall time
+(how many jobs fit into the parked time at this machine's speed), like wall_time_s.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FLEET_SCENARIOS = ("car_park_and_lend",)
+FLEET_GRAPH = "car_sim_fleet"
+ELSEWHERE = ("elsewhere-1", "elsewhere-2")
+SHARDS = 4
+FRAMES_PER_SHARD = 64
+
+
+def agent_overrides(target: str, vehicle_id: str, token_file: Path) -> dict[str, Any]:
+    """The fleet agent's parameters for a local run: opted in, plugged in, any hour."""
+    return {
+        "server": target,
+        "vehicle_id": vehicle_id,
+        "token_file": str(token_file),
+        "owner": f"owner-{vehicle_id}",
+        "opted_in": True,
+        "only_while_charging": False,
+        "min_state_of_charge": 0.2,
+        "local_hour": 12.0,
+    }
+
+
+def finish_elsewhere(fleet, timeout_s: float = 120.0) -> dict:
+    """Other parked vehicles work through the queue until every job is validated (or timeout)."""
+    from cloud_reasoner.fleet.agent import FleetAgent
+    from cloud_reasoner.fleet.client import FleetSyncClient
+    from cloud_reasoner.fleet.policy import OptInPolicy, VehicleState
+
+    policy = OptInPolicy(opted_in=True, only_while_charging=False, min_state_of_charge=0.2)
+    parked = VehicleState(
+        parked=True, charging=True, state_of_charge=0.9, temperature_c=25.0, local_hour=12.0
+    )
+    agents = []
+    for name in ELSEWHERE:
+        agent = FleetAgent(
+            FleetSyncClient(fleet.target, name, fleet.tokens[name]),
+            policy,
+            f"owner-{name}",
+            heartbeat_period_s=60,
+        )
+        agent.register()
+        agent.update_state(parked)
+        agents.append(agent)
+    t0 = time.monotonic()
+    idle_rounds = 0
+    try:
+        while time.monotonic() - t0 < timeout_s and idle_rounds < 3:
+            for agent in agents:
+                agent.step()  # submits a finished result, then leases the next job when idle
+            # all idle right after trying to lease: nothing is left that these vehicles may do
+            idle_rounds = 0 if any(a.busy for a in agents) else idle_rounds + 1
+            time.sleep(0.02)
+    finally:
+        for agent in agents:
+            agent.close()
+            agent.client.close()
+    return {a.client.vehicle_id: {"submitted": a.stats.submitted, "valid": a.stats.valid} for a in agents}
+
+
+def run_with_fleet(
+    name: str,
+    seed: int,
+    *,
+    record: Path | None = None,
+    on_finish: Callable[[Any], None] | None = None,
+    elsewhere: bool = True,
+    shards: int = SHARDS,
+    frames_per_shard: int = FRAMES_PER_SHARD,
+) -> dict:
+    from fleetpilot.fleet_local import LocalFleetService, record_shards
+    from fleetpilot.graph_runner import run_scenario
+
+    with (
+        tempfile.TemporaryDirectory(prefix="fleetpilot_fleet_") as tmp,
+        # the server in its own process, as the cloud would be: it shares no GIL with the stack
+        LocalFleetService(Path(tmp) / "state", vehicles=("car", *ELSEWHERE), separate_process=True) as fleet,
+    ):
+        job_ids = fleet.queue_segment_jobs(
+            record_shards(name, seed, shards, frames_per_shard), prefix=f"{name}-{seed}"
+        )
+        fleet.serve()
+        token_file = Path(tmp) / "car.token"
+        token_file.write_text(fleet.tokens["car"])
+        os.chmod(token_file, 0o600)
+        seen: dict[str, Any] = {}
+
+        def inspect(nodes: dict[str, Any]) -> None:
+            agent = nodes["fleet_agent"]
+            seen["drive_request_wall"] = nodes["sim"].drive_request_wall
+            seen["preemptions"] = list(agent.runner.preemptions)
+            seen["errors"] = list(agent.runner.errors)
+
+        result = run_scenario(
+            name,
+            seed,
+            record=record,
+            graph=FLEET_GRAPH,
+            overrides={"fleet_agent": agent_overrides(fleet.target, "car", token_file)},
+            on_finish=on_finish,
+            inspect=inspect,
+        )
+        car = _car_report(fleet, seen)
+        finished = finish_elsewhere(fleet) if elsewhere else {}
+        summary = fleet.summary()
+        result["fleet"] = {
+            "service": "cloud_reasoner.server + Fleet plugin on loopback, temporary state dir",
+            "jobs": job_ids,
+            "jobs_total": summary["jobs_total"],
+            "jobs_validated": summary["jobs"]["validated"],
+            "car": car,
+            "elsewhere": finished,
+            "credits_by_owner": summary["credits_by_owner"],
+            "double_credited": summary["double_credited"],
+            "leases": fleet.jobs(),
+        }
+    return result
+
+
+def _car_report(fleet, seen: dict) -> dict:
+    """What the car's agent did, from the server's records (the agent's own view is in its
+    diagnostics): results submitted while parked, and the lease the drive request preempted."""
+    jobs = fleet.jobs()
+    submitted = [
+        j
+        for j, d in jobs.items()
+        if any(x["vehicle"] == "car" and x["state"] == "submitted" for x in d["leases"])
+    ]
+    request = seen.get("drive_request_wall")
+    preempted = []
+    for p in seen.get("preemptions", []):
+        preempted.append(
+            {
+                "lease_id": p.lease_id,
+                # drive request published by the sim → the agent's release RPC returned (the server
+                # had committed the release); both CLOCK_MONOTONIC, comparable across processes
+                "release_after_request_ms": None
+                if request is None
+                else round((p.released_at - request) * 1e3, 2),
+                "release_after_agent_got_request_ms": round(p.latency_s * 1e3, 2),
+            }
+        )
+    return {
+        "jobs_submitted": submitted,
+        "leases": sum(1 for d in jobs.values() for x in d["leases"] if x["vehicle"] == "car"),
+        "preempted": preempted,
+        "agent_errors": seen.get("errors", []),
+    }
