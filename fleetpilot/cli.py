@@ -47,19 +47,19 @@ def write_json(data: dict, path: Path | None) -> None:
 
 
 def _check_scenario(name: str) -> None:
-    from sim.scenarios import SCENARIO_NAMES
+    from sim.hosting import all_scenario_names
 
-    if name not in SCENARIO_NAMES:
-        raise UsageError(f"unknown scenario {name!r}; valid: {', '.join(SCENARIO_NAMES)}")
+    if name not in all_scenario_names():
+        raise UsageError(f"unknown scenario {name!r}; valid: {', '.join(all_scenario_names())}")
 
 
 # --- scenario -------------------------------------------------------------------------------------
 
 
 def cmd_scenario_list(args: argparse.Namespace) -> int:
-    from sim.scenarios import list_scenarios
+    from sim.hosting import all_scenarios
 
-    for name, description in list_scenarios():
+    for name, description in all_scenarios():
         print(f"{name:28s} {description}")
     return 0
 

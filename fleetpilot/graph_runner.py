@@ -120,6 +120,8 @@ def _lockstep_overrides(scenario: str, seed: int, extra: dict | None = None) -> 
     overrides: dict[str, dict[str, Any]] = {
         "*": {"reliable_qos": True},
         "sim": {"scenario": scenario, "seed": int(seed), "lockstep": True},
+        # graphs with a legged body: its locomotion node answers camera periods with their own path
+        "locomotion": {"lockstep": True},
     }
     for node, params in (extra or {}).items():
         overrides.setdefault(node, {}).update(params)

@@ -30,10 +30,20 @@ def run_scenario(
             result=sim.result(),
         )
 
+    from sim.hosting import embodiment_of
+
+    if direct and embodiment_of(name) == "humanoid":
+        from fleetpilot.direct_loop_humanoid import run_direct_humanoid
+
+        return run_direct_humanoid(name, seed, on_finish=draw)
     if direct:
         from fleetpilot.direct_loop import run_direct
 
         return run_direct(name, seed, on_finish=draw)
     from fleetpilot.graph_runner import run_scenario as run_graph
 
+    if embodiment_of(name) == "humanoid":
+        return run_graph(
+            name, seed, record=record, on_finish=draw, graph="humanoid_sim", embodiment_params="humanoid.yaml"
+        )
     return run_graph(name, seed, record=record, on_finish=draw)

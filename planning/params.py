@@ -109,6 +109,10 @@ class PlannerParams:
     w_clearance: float = 1.0
     w_switch: float = 0.2  # penalise changing the lateral target chosen last time (hysteresis)
     clearance_soft: float = 1.5  # m beyond the margin where clearance stops costing
+    # Route localisation: the ego is projected onto the route only within this window around its last
+    # route position (m back, m ahead), so a route that passes near itself does not snap to its other part.
+    route_window_back: float = 30.0
+    route_window_ahead: float = 60.0
     # Frame quality.
     frame_confidence_min: float = 0.3  # below this the frame is not trusted: fallback stop
 

@@ -91,7 +91,11 @@ class Planner:
         p, emb = self.p, self.emb
 
         # Where are we on the route? Search near the last position so loops do not confuse us.
-        window = (None, None) if self.prev_s is None else (self.prev_s - 30.0, self.prev_s + 60.0)
+        window = (
+            (None, None)
+            if self.prev_s is None
+            else (self.prev_s - self.p.route_window_back, self.prev_s + self.p.route_window_ahead)
+        )
         s_arr, d_arr = self.route.project(np.array([[ego.x, ego.y]]), *window)
         s0, d0 = float(s_arr[0]), float(d_arr[0])
         self.prev_s = s0
