@@ -134,7 +134,16 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
-    result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
+    if args.robot == "humanoid":
+        from sim.hosting import embodiment_of
+
+        scenario = "humanoid_goals" if args.scenario is None else args.scenario
+        _check_scenario(scenario)
+        if embodiment_of(scenario) != "humanoid":
+            raise UsageError(f"--robot humanoid needs a humanoid scenario, got {scenario!r}")
+        result = bench_loop(args.frames, scenario=scenario, seed=args.seed, graph="humanoid_sim")
+    else:
+        result = bench_loop(args.frames, scenario=args.scenario or "car_lane_follow", seed=args.seed)
     write_json(result, args.json)
     return 0
 
@@ -205,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         "loop", help="sim → perception → planning → control loop latency and real-time factor"
     )
     loop.add_argument("--frames", type=int, default=400)
-    loop.add_argument("--scenario", default="car_lane_follow")
+    loop.add_argument("--scenario", default=None, help="default: car_lane_follow, or humanoid_goals")
+    loop.add_argument(
+        "--robot", choices=("car", "humanoid"), default="car", help="which graph: car_sim or humanoid_sim"
+    )
     loop.add_argument("--seed", type=int, default=0)
     loop.add_argument("--json", type=Path)
     loop.set_defaults(func=cmd_bench_loop)
