@@ -48,6 +48,14 @@ def build_humanoid_stack(sim, params_file: Path | None = None) -> tuple[Any, Any
     return perceiver, planner, locomotion
 
 
+def replan(planner, route: dict):
+    """A Planner for a new route with the old one's embodiment and parameters (planning node: _on_route)."""
+    from planning.planner import Planner
+    from planning.types import RouteMap
+
+    return Planner(planner.emb, RouteMap.from_dict(route), planner.p)
+
+
 def run_direct_humanoid(
     scenario: str,
     seed: int,
@@ -80,10 +88,15 @@ def run_direct_humanoid(
 
         command = None
         frames = 0
+        route_version = sim.route_version
         while True:
             batch = sim.advance(command)
             if sim.done:
                 break
+            if sim.route_version != route_version:
+                # a new leg of the mission: the planning node builds a new Planner on a new map/route
+                route_version = sim.route_version
+                planner = replan(planner, sim.route_map())
             if batch.camera is not None:
                 frame = batch.camera
                 ego = EgoState.from_odometry(batch.odometry[-1])

@@ -166,12 +166,22 @@ class HumanoidSimulation:
     def done_reason(self) -> str | None:
         return self._done_reason
 
+    @property
+    def route_version(self) -> int:
+        """Changes whenever route_map() does (a goal was reached): the sim node then re-publishes it."""
+        return min(self.goal_index, len(self.spec.goals) - 1)
+
     def route_map(self) -> dict:
-        """The goal chain as the navigation route: a polyline start → goal 1 → ... → last goal (the
-        humanoid's "lane" is a corridor along it); goal_s is its end."""
+        """The navigation route to the NEXT goal: the leg from the last goal reached (or the start) to
+        it, goal_s at its end; it is replaced by the next leg when the goal is reached (route_version).
+        One leg at a time, like a mission handing out waypoints: with the whole chain as one route the
+        planner followed it past a goal it had missed by a metre (a detour on the inside of a sharp
+        corner) and never came back."""
         from planning.types import RouteMap
 
-        pts = _resample_chain([self.spec.start[:2], *self.spec.goals], ROUTE_SPACING)
+        k = self.route_version
+        chain = [tuple(self.spec.start[:2]), *self.spec.goals]
+        pts = _resample_chain([chain[k], chain[k + 1]], ROUTE_SPACING)
         rm = RouteMap(
             centerline=pts,
             lane_width=YARD_LANE_WIDTH,

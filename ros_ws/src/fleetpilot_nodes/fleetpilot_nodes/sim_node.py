@@ -95,6 +95,7 @@ class SimNode(Node):
 
         self.pub_mount.publish(conv.camera_mount_to_pose(self.sim.camera_model))
         self.pub_route.publish(conv.route_to_msg(self.sim.route_map()))
+        self._route_version = getattr(self.sim, "route_version", None)
 
         self.finished = False
         self.frames = 0
@@ -181,6 +182,10 @@ class SimNode(Node):
 
     def _step(self, cmd: DriveCommand | None) -> None:
         batch = self.sim.advance(cmd)
+        version = getattr(self.sim, "route_version", None)  # a mission of legs (humanoid) moves on
+        if version is not None and version != self._route_version:
+            self._route_version = version
+            self.pub_route.publish(conv.route_to_msg(self.sim.route_map()))
         self.publish_batch(batch)
         if self.sim.done:
             self.finish()
