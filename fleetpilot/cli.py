@@ -66,6 +66,10 @@ def cmd_scenario_list(args: argparse.Namespace) -> int:
 
 def cmd_scenario_run(args: argparse.Namespace) -> int:
     _check_scenario(args.name)
+    from sim.hosting import embodiment_of
+
+    if embodiment_of(args.name) == "shared" and not args.direct:
+        raise UsageError(f"{args.name} runs only with --direct for now (the shared_sim graph is not built yet)")
     from fleetpilot.scenario_run import run_scenario
 
     result = run_scenario(

@@ -159,7 +159,8 @@ def run_scenario(
         on_finish=on_finish,
     )
     result = _run_once(scenario, seed, **kwargs)
-    if result.get("timed_out") and result.get("frames", 0) == 0:
+    first_unanswered = result.pop("first_frame_unanswered", False)
+    if result.get("timed_out") and (result.get("frames", 0) == 0 or first_unanswered):
         print(
             f"fleetpilot: graph never answered its first frame ({scenario} seed {seed}); "
             "starting it once more",
@@ -220,7 +221,9 @@ def _run_once(
                 if sim.frames != last_frames:
                     last_frames, last_progress = sim.frames, now
                 elif now - last_progress > (
-                    timeout_s if sim.frames > 0 else min(timeout_s, STARTUP_TIMEOUT_S)
+                    # until the first frame is answered the graph may still be starting (or stuck in the
+                    # startup race): give it the startup timeout, then run_scenario starts it again
+                    timeout_s if sim.answer_wall else min(timeout_s, STARTUP_TIMEOUT_S)
                 ):
                     timed_out = True
                     break
@@ -235,6 +238,7 @@ def _run_once(
             if timed_out:
                 result["timed_out"] = True
                 result["success"] = False
+                result["first_frame_unanswered"] = not sim.answer_wall
             if on_finish is not None:
                 on_finish(sim.sim)
             return result

@@ -32,6 +32,13 @@ def run_scenario(
 
     from sim.hosting import embodiment_of
 
+    if embodiment_of(name) == "shared":
+        if not direct:
+            # the shared_sim graph (one sim node for both namespaces) is not built yet
+            raise ValueError(f"{name} runs only with --direct for now (no shared_sim graph yet)")
+        from fleetpilot.direct_loop_shared import run_direct_shared
+
+        return run_direct_shared(name, seed, on_finish=draw)
     if direct and embodiment_of(name) == "humanoid":
         from fleetpilot.direct_loop_humanoid import run_direct_humanoid
 
