@@ -69,7 +69,7 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
     from sim.hosting import embodiment_of
 
     if embodiment_of(args.name) == "shared" and not args.direct:
-        raise UsageError(f"{args.name} runs only with --direct for now (the shared_sim graph is not built yet)")
+        raise UsageError(f"{args.name} runs only with --direct for now (no shared_sim graph yet)")
     from fleetpilot.scenario_run import run_scenario
 
     result = run_scenario(
