@@ -148,12 +148,18 @@ def test_push_scenario_throws_boxes(policy):
     assert any(e["kind"] == "box_thrown" for e in r["events"])
 
 
-def test_route_map_is_the_goal_chain():
+def test_route_map_is_the_leg_to_the_next_goal():
     with HumanoidSimulation("humanoid_goals", 6, render_frames=False) as sim:
-        route = np.asarray(sim.route_map()["centerline"])
-        for g in [sim.spec.start[:2], *sim.spec.goals]:
-            assert np.min(np.hypot(route[:, 0] - g[0], route[:, 1] - g[1])) < 1e-3
-        assert np.max(np.hypot(*np.diff(route, axis=0).T)) <= 1.0 + 1e-9
+        chain = [sim.spec.start[:2], *sim.spec.goals]
+        for k in range(len(sim.spec.goals)):
+            assert sim.route_version == k
+            route = np.asarray(sim.route_map()["centerline"])
+            assert np.allclose(route[0], chain[k], atol=1e-3) and np.allclose(
+                route[-1], chain[k + 1], atol=1e-3
+            )
+            assert np.max(np.hypot(*np.diff(route, axis=0).T)) <= 1.0 + 1e-9
+            sim.agent.goal_index += 1  # as if the goal had been reached
+        assert sim.route_version == len(sim.spec.goals) - 1  # the last leg stays
 
 
 # --- planning.path_follow ---------------------------------------------------------------------------

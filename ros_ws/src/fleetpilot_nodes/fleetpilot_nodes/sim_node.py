@@ -80,7 +80,12 @@ class SimNode(Node):
         self.pub_clock = self.create_publisher(Clock, "/clock", QoSProfile(depth=10))
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
         # a legged body is commanded by joint efforts every control period instead of cmd_vel per frame
-        self.legged = getattr(self.sim, "embodiment", "car") == "humanoid"
+        embodiment = getattr(self.sim, "embodiment", "car")
+        if embodiment not in ("car", "humanoid"):
+            self.sim.close()
+            name = self.p["scenario"]
+            raise ValueError(f"scenario {name!r} needs two robots: run it with --direct for now")
+        self.legged = embodiment == "humanoid"
         self.command_topic = "locomotion/joint_effort" if self.legged else "cmd_vel"
         if self.legged:
             from sim.humanoid import JOINT_NAMES
