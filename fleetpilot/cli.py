@@ -68,8 +68,10 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
     _check_scenario(args.name)
     from sim.hosting import embodiment_of
 
-    if embodiment_of(args.name) == "shared" and not args.direct:
-        raise UsageError(f"{args.name} runs only with --direct for now (no shared_sim graph yet)")
+    if embodiment_of(args.name) == "shared" and args.record is not None:
+        raise UsageError(
+            "--record writes one robot's namespace; shared scenarios have two (not supported yet)"
+        )
     from fleetpilot.scenario_run import run_scenario
 
     result = run_scenario(

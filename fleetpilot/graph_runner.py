@@ -89,13 +89,13 @@ class ComposedGraph:
         self.nodes: dict[str, Any] = {}
         try:
             for n in self.graph.nodes:
-                if only is not None and n.name not in only:
+                if only is not None and n.name not in only and n.key not in only:
                     continue
                 # the embodiment file may already be one of the table's files: no need to apply it twice
                 node_extra = tuple(f for f in extra if f not in n.parameters)
                 node_class = importlib.import_module(n.module).NODE_CLASS
-                self.nodes[n.name] = node_class(
-                    context=ctx, cli_args=n.ros_args(self.graph.namespace, node_extra)
+                self.nodes[n.key] = node_class(
+                    context=ctx, cli_args=n.ros_args(n.full_namespace(self.graph.namespace), node_extra)
                 )
         except BaseException:
             self.destroy()

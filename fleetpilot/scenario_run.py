@@ -32,10 +32,7 @@ def run_scenario(
 
     from sim.hosting import embodiment_of
 
-    if embodiment_of(name) == "shared":
-        if not direct:
-            # the shared_sim graph (one sim node for both namespaces) is not built yet
-            raise ValueError(f"{name} runs only with --direct for now (no shared_sim graph yet)")
+    if embodiment_of(name) == "shared" and direct:
         from fleetpilot.direct_loop_shared import run_direct_shared
 
         return run_direct_shared(name, seed, on_finish=draw)
@@ -49,6 +46,11 @@ def run_scenario(
         return run_direct(name, seed, on_finish=draw)
     from fleetpilot.graph_runner import run_scenario as run_graph
 
+    if embodiment_of(name) == "shared":
+        # every node already has its robot's parameter file in the table: no extra file for all of them
+        return run_graph(
+            name, seed, record=record, on_finish=draw, graph="shared_sim", embodiment_params=None
+        )
     if embodiment_of(name) == "humanoid":
         return run_graph(
             name, seed, record=record, on_finish=draw, graph="humanoid_sim", embodiment_params="humanoid.yaml"

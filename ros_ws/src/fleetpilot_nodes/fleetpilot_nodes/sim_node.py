@@ -84,7 +84,7 @@ class SimNode(Node):
         if embodiment not in ("car", "humanoid"):
             self.sim.close()
             name = self.p["scenario"]
-            raise ValueError(f"scenario {name!r} needs two robots: run it with --direct for now")
+            raise ValueError(f"scenario {name!r} has two robots: it runs in the shared_sim graph")
         self.legged = embodiment == "humanoid"
         self.command_topic = "locomotion/joint_effort" if self.legged else "cmd_vel"
         if self.legged:
