@@ -107,3 +107,59 @@ def test_short_humanoid_lockstep_run_is_deterministic_and_walks_to_its_goal():
     assert a["route_completion"] > 0.08 and a["falls"] == 0 and a["collisions"] == 0
     assert a["done_reason"] == "time_limit" and a["goals_total"] >= 3
     assert math.isfinite(a["min_ttc_s"])
+
+
+def test_shared_sim_is_one_sim_and_both_stacks_in_their_namespaces(tmp_path):
+    from fleetpilot.launcher import node_commands
+
+    g = get_graph("shared_sim")
+    full = {n.key: n.full_namespace(g.namespace) for n in g.nodes}
+    assert full == {
+        "sim": "/",
+        "car/perception": "/car",
+        "car/planning": "/car",
+        "car/control": "/car",
+        "humanoid/perception": "/humanoid",
+        "humanoid/planning": "/humanoid",
+        "humanoid/locomotion": "/humanoid",
+    }
+    car, humanoid = get_graph("car_sim"), get_graph("humanoid_sim")
+    for key, node in ((n.key, n) for n in g.nodes if n.namespace):
+        alone = (car if node.namespace == "car" else humanoid).node(node.name)
+        assert (node.executable, node.parameters) == (alone.executable, alone.parameters), key
+    commands = dict(node_commands("shared_sim", {"sim": {"seed": 3}}, tmp_path))
+    assert list(commands) == list(full)
+    for key, argv in commands.items():
+        assert f"__ns:={full[key]}" in argv
+
+
+def test_a_node_namespace_must_be_relative(tmp_path):
+    from fleetpilot_bringup.graphs import GraphError, load_graphs
+
+    bad = tmp_path / "graphs.yaml"
+    bad.write_text(
+        "g:\n  namespace: /\n  nodes:\n    - {name: a, namespace: /car, package: p, executable: e}\n"
+    )
+    with pytest.raises(GraphError, match="namespace must be relative"):
+        load_graphs(bad)
+    bad.write_text(
+        "g:\n  namespace: /\n  nodes:\n"
+        "    - {name: a, namespace: car, package: p, executable: e}\n"
+        "    - {name: a, namespace: car, package: p, executable: e}\n"
+    )
+    with pytest.raises(GraphError, match="duplicate node names"):
+        load_graphs(bad)
+
+
+def test_short_shared_lockstep_run_moves_both_robots_deterministically():
+    kwargs = dict(
+        graph="shared_sim", embodiment_params=None, overrides={"sim": {"time_limit_s": 1.5}}, timeout_s=60
+    )
+    a = run_scenario("shared_crossing", 1, **kwargs)
+    b = run_scenario("shared_crossing", 1, **kwargs)
+    assert not a.get("timed_out"), a
+    assert _strip(a) == _strip(b)
+    assert a["frames"] >= int(1.5 / 0.0495) and a["done_reason"] == "time_limit"
+    assert a["route_completion"] > 0.0  # the car drove: its cmd_vel reached the one sim
+    assert a["humanoid_route_completion"] > 0.0  # the humanoid walked: its efforts did too
+    assert a["collisions"] == 0 and a["falls"] == 0
