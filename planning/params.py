@@ -113,6 +113,10 @@ class PlannerParams:
     # route position (m back, m ahead), so a route that passes near itself does not snap to its other part.
     route_window_back: float = 30.0
     route_window_ahead: float = 60.0
+    # m beyond the goal's stop point after which the plan is a straight walk back to the goal; 0 = never.
+    # A car stops at its goal; a walking policy that cannot stop may pass a goal a metre off and, with
+    # the route extrapolated ahead, would walk on forever.
+    return_past_goal: float = 0.0
     # Frame quality.
     frame_confidence_min: float = 0.3  # below this the frame is not trusted: fallback stop
 
