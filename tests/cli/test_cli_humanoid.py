@@ -12,7 +12,7 @@ def test_scenario_list_names_the_humanoid_scenarios():
     out = fleetpilot("scenario", "list")
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
-    assert {"humanoid_goals", "humanoid_push"} <= set(listed)
+    assert {"humanoid_goals", "humanoid_push", "shared_crossing"} <= set(listed)
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,7 @@ def test_scenario_list_names_the_humanoid_scenarios():
         ),
         (("bench", "loop", "--robot", "robot_dog"), "invalid choice"),
         (("scenario", "run", "humanoid_dance", "--seed", "0"), "unknown scenario"),
+        (("scenario", "run", "shared_crossing", "--seed", "0", "--record", "x.mcap"), "two"),
     ],
 )
 def test_humanoid_usage_errors_exit_2(args, message):
