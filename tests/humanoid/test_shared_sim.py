@@ -92,3 +92,19 @@ def test_the_humanoid_walks_its_mission_in_the_shared_world(policy):
 def test_bad_names_are_rejected():
     with pytest.raises(ValueError, match="unknown shared scenario"):
         SharedSimulation("car_lane_follow", 0)
+
+
+def test_the_cars_perception_sees_the_humanoid_as_a_pedestrian():
+    """The shipped segmentation model on the car's camera, the humanoid standing 8 m ahead across the lane."""
+    from perception.classes import Cls
+    from perception.pipeline import Perceiver
+
+    with SharedSimulation("shared_crossing", 9, render_ground_truth=True) as sim:
+        perceiver = Perceiver(sim.camera_model)
+        x, y, h = sim.spec.route.sample(sim.spec.ego_start_s + 11.6)
+        sim.humanoid.body.reset(x, y, h + math.pi / 2, np.random.default_rng(0))
+        frame = sim.render_camera(ground_truth=True)
+        perceiver.process(0, frame.rgb)
+        mask = frame.tags == int(Tag.PEDESTRIAN)
+        assert mask.sum() > 20
+        assert (perceiver.last_classes[mask] == int(Cls.PEDESTRIAN)).mean() > 0.5
