@@ -47,25 +47,31 @@ def write_json(data: dict, path: Path | None) -> None:
 
 
 def _check_scenario(name: str) -> None:
-    from sim.scenarios import SCENARIO_NAMES
+    from sim.hosting import all_scenario_names
 
-    if name not in SCENARIO_NAMES:
-        raise UsageError(f"unknown scenario {name!r}; valid: {', '.join(SCENARIO_NAMES)}")
+    if name not in all_scenario_names():
+        raise UsageError(f"unknown scenario {name!r}; valid: {', '.join(all_scenario_names())}")
 
 
 # --- scenario -------------------------------------------------------------------------------------
 
 
 def cmd_scenario_list(args: argparse.Namespace) -> int:
-    from sim.scenarios import list_scenarios
+    from sim.hosting import all_scenarios
 
-    for name, description in list_scenarios():
+    for name, description in all_scenarios():
         print(f"{name:28s} {description}")
     return 0
 
 
 def cmd_scenario_run(args: argparse.Namespace) -> int:
     _check_scenario(args.name)
+    from sim.hosting import embodiment_of
+
+    if embodiment_of(args.name) == "shared" and args.record is not None:
+        raise UsageError(
+            "--record writes one robot's namespace; shared scenarios have two (not supported yet)"
+        )
     from fleetpilot.scenario_run import run_scenario
 
     result = run_scenario(
@@ -134,7 +140,17 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
-    if args.background_job:
+    if args.robot == "humanoid":
+        from sim.hosting import embodiment_of
+
+        if args.background_job:
+            raise UsageError("--background-job is a car benchmark (the fleet agent runs on the car)")
+        scenario = "humanoid_goals" if args.scenario is None else args.scenario
+        _check_scenario(scenario)
+        if embodiment_of(scenario) != "humanoid":
+            raise UsageError(f"--robot humanoid needs a humanoid scenario, got {scenario!r}")
+        result = bench_loop(args.frames, scenario=scenario, seed=args.seed, graph="humanoid_sim")
+    elif args.background_job:
         from fleetpilot.bench_fleet import bench_loop_background_job
 
         if args.frames < 4 * args.phase_frames or args.phase_frames < 10 or args.rounds < 1:
@@ -144,13 +160,13 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
         result = bench_loop_background_job(
             args.frames,
             block_frames=args.phase_frames,
-            scenario=args.scenario,
+            scenario=args.scenario or "car_lane_follow",
             seed=args.seed,
             sched_idle=args.sched_idle,
             rounds=args.rounds,
         )
     else:
-        result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
+        result = bench_loop(args.frames, scenario=args.scenario or "car_lane_follow", seed=args.seed)
     write_json(result, args.json)
     return 0
 
@@ -230,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
         "loop", help="sim → perception → planning → control loop latency and real-time factor"
     )
     loop.add_argument("--frames", type=int, default=400)
-    loop.add_argument("--scenario", default="car_lane_follow")
+    loop.add_argument("--scenario", default=None, help="default: car_lane_follow, or humanoid_goals")
+    loop.add_argument(
+        "--robot", choices=("car", "humanoid"), default="car", help="which graph: car_sim or humanoid_sim"
+    )
     loop.add_argument("--seed", type=int, default=0)
     loop.add_argument("--json", type=Path)
     loop.add_argument(

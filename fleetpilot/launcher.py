@@ -32,12 +32,13 @@ def node_commands(
     if overrides:
         if tmpdir is None:
             raise ValueError("overrides need a tmpdir for their parameter file")
-        unknown = set(overrides) - {n.name for n in g.nodes} - {"*"}
+        unknown = set(overrides) - {n.name for n in g.nodes} - {n.key for n in g.nodes} - {"*"}
         if unknown:
             raise ValueError(f"overrides for unknown node(s) {sorted(unknown)} of graph {graph!r}")
         extra = (write_overrides(overrides, tmpdir / "overrides.yaml"),)
     return [
-        (n.name, [sys.executable, "-u", "-m", n.module, *n.ros_args(g.namespace, extra)]) for n in g.nodes
+        (n.key, [sys.executable, "-u", "-m", n.module, *n.ros_args(n.full_namespace(g.namespace), extra)])
+        for n in g.nodes
     ]
 
 

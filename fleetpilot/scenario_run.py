@@ -30,6 +30,16 @@ def run_scenario(
             result=sim.result(),
         )
 
+    from sim.hosting import embodiment_of
+
+    if embodiment_of(name) == "shared" and direct:
+        from fleetpilot.direct_loop_shared import run_direct_shared
+
+        return run_direct_shared(name, seed, on_finish=draw)
+    if direct and embodiment_of(name) == "humanoid":
+        from fleetpilot.direct_loop_humanoid import run_direct_humanoid
+
+        return run_direct_humanoid(name, seed, on_finish=draw)
     if direct:
         from fleetpilot.direct_loop import run_direct
 
@@ -40,4 +50,13 @@ def run_scenario(
     if name in FLEET_SCENARIOS:
         return run_with_fleet(name, seed, record=record, on_finish=draw)
 
+    if embodiment_of(name) == "shared":
+        # every node already has its robot's parameter file in the table: no extra file for all of them
+        return run_graph(
+            name, seed, record=record, on_finish=draw, graph="shared_sim", embodiment_params=None
+        )
+    if embodiment_of(name) == "humanoid":
+        return run_graph(
+            name, seed, record=record, on_finish=draw, graph="humanoid_sim", embodiment_params="humanoid.yaml"
+        )
     return run_graph(name, seed, record=record, on_finish=draw)

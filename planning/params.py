@@ -109,6 +109,14 @@ class PlannerParams:
     w_clearance: float = 1.0
     w_switch: float = 0.2  # penalise changing the lateral target chosen last time (hysteresis)
     clearance_soft: float = 1.5  # m beyond the margin where clearance stops costing
+    # Route localisation: the ego is projected onto the route only within this window around its last
+    # route position (m back, m ahead), so a route that passes near itself does not snap to its other part.
+    route_window_back: float = 30.0
+    route_window_ahead: float = 60.0
+    # m beyond the goal's stop point after which the plan is a straight walk back to the goal; 0 = never.
+    # A car stops at its goal; a walking policy that cannot stop may pass a goal a metre off and, with
+    # the route extrapolated ahead, would walk on forever.
+    return_past_goal: float = 0.0
     # Frame quality.
     frame_confidence_min: float = 0.3  # below this the frame is not trusted: fallback stop
 

@@ -98,7 +98,11 @@ class Planner:
         p, emb = self.p, self.emb
 
         # Where are we on the route? Search near the last position so loops do not confuse us.
-        window = (None, None) if self.prev_s is None else (self.prev_s - 30.0, self.prev_s + 60.0)
+        window = (
+            (None, None)
+            if self.prev_s is None
+            else (self.prev_s - self.p.route_window_back, self.prev_s + self.p.route_window_ahead)
+        )
         s_arr, d_arr = self.route.project(np.array([[ego.x, ego.y]]), *window)
         s0, d0 = float(s_arr[0]), float(d_arr[0])
         self.prev_s = s0
@@ -174,6 +178,8 @@ class Planner:
         if self.park_s is not None and self.park_s < self.route.goal_s:
             goal_stop_s = min(goal_stop_s, self.park_s + p.goal_stop_offset)
         at_goal = s0 >= self.route.goal_s - p.goal_tolerance and v0 < 0.2
+        if p.return_past_goal > 0 and s0 > goal_stop_s + p.return_past_goal:
+            return self._return_to_goal(ego, v_cap, stamp)
 
         if perception.confidence < p.frame_confidence_min:
             return self._fallback(lane.path, v0, stamp, f"frame confidence {perception.confidence:.2f}")
@@ -429,6 +435,20 @@ class Planner:
                 binding = "lead"
             out.append(Candidate(traj, cost, target, binding))
         return out
+
+    def _return_to_goal(self, ego: EgoState, speed: float, stamp: int) -> Trajectory:
+        """Straight from the ego back to the goal at `speed` (return_past_goal)."""
+        gx, gy, _ = self.route.pose_at(self.route.goal_s)
+        gx, gy = float(gx), float(gy)
+        dist = max(float(np.hypot(gx - ego.x, gy - ego.y)), 1e-3)
+        n = max(2, int(np.ceil(dist / self.p.path_ds)) + 1)
+        f = np.linspace(0.0, 1.0, n)
+        x, y = ego.x + f * (gx - ego.x), ego.y + f * (gy - ego.y)
+        yaw = np.full(n, np.arctan2(gy - ego.y, gx - ego.x))
+        v = max(speed, 0.1)
+        return Trajectory(
+            stamp, f * dist / v, x, y, yaw, np.full(n, v), behaviour="return_to_goal", debug={"s": 0.0}
+        )
 
     def _fallback(self, path: Path, v0: float, stamp: int, reason: str) -> Trajectory:
         return fallback_trajectory(path, v0, stamp, self.emb, self.p.horizon_s, self.p.dt, reason)

@@ -58,6 +58,8 @@ class Route:
             if s_max is None
             else min(len(self.seg_len), int(np.searchsorted(self.s_nodes, s_max, side="left")) + 1)
         )
+        # a window wholly past the end (an ego far beyond the goal) still searches the last segment
+        lo = min(lo, len(self.seg_len) - 1)
         hi = max(hi, lo + 1)
         a = self.points[lo:hi]  # (K, 2) segment starts
         u = self.seg_dir[lo:hi]

@@ -44,16 +44,20 @@ class Simulation:
         time_limit_s: float | None = None,
         render_ground_truth: bool = False,
         render_frames: bool = True,
+        spec: ScenarioSpec | None = None,
     ):
         """render_frames=False (not for the stack: for oracle tests and batch metrics) skips camera
-        rendering in advance(); batches then carry camera=None. Physics is unaffected."""
+        rendering in advance(); batches then carry camera=None. Physics is unaffected.
+        spec: a ready-made layout instead of the scenario's builder (sim/shared_sim.py builds its own)."""
         if odom_noise < 0 or not math.isfinite(odom_noise):
             raise ValueError(f"odom_noise must be a finite std >= 0, got {odom_noise}")
         if time_limit_s is not None and not time_limit_s > 0:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
         self.scenario = scenario
         self.seed = int(seed)
-        self.spec: ScenarioSpec = build_scenario(scenario, rng_for(seed, STREAM_LAYOUT))
+        self.spec: ScenarioSpec = (
+            spec if spec is not None else build_scenario(scenario, rng_for(seed, STREAM_LAYOUT))
+        )
         self.palette: Palette = (
             default_palette(rng_for(seed, STREAM_APPEARANCE))
             if appearance_seed is None
@@ -234,13 +238,21 @@ class Simulation:
                 self.lead.step(t, clock.PHYSICS_DT)
             self._update_actors(t)
             w.set_pose(w.ego_id, self.ego.x, self.ego.y, self.ego.yaw)
+            self._before_physics_step()
             p.stepSimulation(physicsClientId=c)
+            self._after_physics_step()
             if not self.done:
                 touching = {
                     b for b in w.collidable if p.getClosestPoints(w.ego_id, b, 0.0, physicsClientId=c)
                 }
                 self.metrics.on_contacts(t, touching, self.ego.x, self.ego.y)
         self._record_metrics(self.t)
+
+    def _before_physics_step(self) -> None:
+        """Hook for a world that hosts a dynamic body too (sim/shared_sim.py: the humanoid's torques)."""
+
+    def _after_physics_step(self) -> None:
+        """Hook called after every physics substep (sim/shared_sim.py: the humanoid's contacts)."""
 
     def _front_route_s(self) -> float:
         front = CAR_LENGTH - CAR_REAR_OVERHANG

@@ -193,6 +193,22 @@ class HumanoidBody:
             raise ValueError(f"action must be finite, got {a}")
         self._torques = POWER * self.gears * np.clip(a, -1.0, 1.0)
 
+    @property
+    def max_torques(self) -> np.ndarray:
+        """(17,) N·m: the largest torque each motor gives (0.41 × gear, the policy's action ±1)."""
+        return POWER * self.gears
+
+    def set_torques(self, effort) -> None:
+        """Hold these joint torques (N·m, action order) for the coming control period, each clipped to
+        its motor's ±max_torques: what a locomotion node's effort command asks of the body."""
+        e = np.asarray(effort, dtype=np.float64)
+        if e.shape != (len(JOINT_INDICES),):
+            raise ValueError(f"effort must have shape ({len(JOINT_INDICES)},), got {e.shape}")
+        if not np.all(np.isfinite(e)):
+            raise ValueError(f"effort must be finite, got {e}")
+        limit = self.max_torques
+        self._torques = np.clip(e, -limit, limit)
+
     def apply_torques(self) -> None:
         """Call before every physics substep: PyBullet clears torque commands after each step."""
         p.setJointMotorControlArray(

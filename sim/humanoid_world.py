@@ -170,7 +170,10 @@ class YardWorld:
         p.changeVisualShape(self.ground_id, -1, rgbaColor=list(palette.ground), physicsClientId=c)
         self.body_tags[self.ground_id] = Tag.BACKGROUND
         self.obstacle_ids = [self._build_obstacle(o, i) for i, o in enumerate(spec.obstacles)]
-        self.goal_ids = [self._build_goal(g) for g in spec.goals]
+        # Goals are map data (the route through them), not drawn in the world: the perception model never
+        # saw goal markers in training and read a yellow post as a pedestrian, a yellow ground disc as a
+        # vehicle, and planning then yielded to every goal. Plots draw them (map_geometry).
+        self.goal_ids: list[int] = []
         self._lut: np.ndarray | None = None
 
     def _build_obstacle(self, o: YardObstacle, i: int) -> int:
@@ -194,22 +197,6 @@ class YardWorld:
         quat = (0.0, 0.0, math.sin(0.5 * o.yaw), math.cos(0.5 * o.yaw))
         body = p.createMultiBody(0, col, vis, [o.x, o.y, 0.5 * o.height], quat, physicsClientId=c)
         self.body_tags[body] = Tag.OBSTACLE
-        return body
-
-    def _build_goal(self, g: tuple[float, float]) -> int:
-        """A thin visual-only post with a flag: no collision, so it never blocks the walk."""
-        c = self.client
-        vis = p.createVisualShapeArray(
-            shapeTypes=[p.GEOM_CYLINDER, p.GEOM_BOX],
-            radii=[0.03, 0.0],
-            lengths=[1.6, 0.0],
-            halfExtents=[[0, 0, 0], [0.2, 0.02, 0.12]],
-            visualFramePositions=[[0, 0, 0.8], [0.2, 0, 1.45]],
-            physicsClientId=c,
-        )
-        body = p.createMultiBody(0, -1, vis, [g[0], g[1], 0.0], physicsClientId=c)
-        p.changeVisualShape(body, -1, rgbaColor=[0.9, 0.9, 0.1, 1.0], physicsClientId=c)
-        self.body_tags[body] = Tag.BACKGROUND
         return body
 
     def tag_lut(self) -> np.ndarray:

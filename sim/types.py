@@ -67,6 +67,16 @@ class DriveCommand:
     yaw_rate: float  # rad/s, positive turns left
 
 
+@dataclass(frozen=True)
+class JointEffortCommand:
+    """What a legged embodiment's locomotion asks for the next control period (sensor_msgs/JointState
+    effort semantics): one torque per actuated joint, N·m, in the body's joint order. The body clips
+    each to its motor's limit."""
+
+    stamp_ns: int  # the proprioception stamp this command answers
+    effort: tuple[float, ...]
+
+
 @dataclass
 class SensorBatch:
     """Everything the sim produced while advancing to the next camera frame, in stamp order."""
@@ -75,6 +85,8 @@ class SensorBatch:
     imu: list[Imu] = field(default_factory=list)
     camera: CameraFrame | None = None
     clock_ns: int = 0
+    # legged bodies only (the humanoid): one per control period, like odometry
+    proprioception: list[Proprioception] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

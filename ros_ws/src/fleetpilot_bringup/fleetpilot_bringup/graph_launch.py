@@ -24,7 +24,7 @@ def graph_launch_description(graph_name: str):
                 package=n.package,
                 executable=n.executable,
                 name=n.name,
-                namespace=graph.namespace,
+                namespace=n.full_namespace(graph.namespace),
                 parameters=parameters,
                 remappings=list(n.remappings.items()),
                 output="screen",

@@ -18,7 +18,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 GRAPHS_FILE = "config/graphs.yaml"
 
 _GRAPH_KEYS = {"description", "namespace", "nodes"}
-_NODE_KEYS = {"name", "package", "executable", "parameters", "remappings", "params"}
+_NODE_KEYS = {"name", "package", "executable", "parameters", "remappings", "params", "namespace"}
 
 
 class GraphError(ValueError):
@@ -33,6 +33,18 @@ class GraphNode:
     parameters: tuple[Path, ...]  # resolved parameter files, applied in order
     remappings: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    # relative to the graph's namespace: one graph can hold two robots' stacks (shared_sim: car, humanoid)
+    namespace: str = ""
+
+    @property
+    def key(self) -> str:
+        """Unique within its graph: the name, prefixed by the node's own namespace if it has one."""
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def full_namespace(self, graph_namespace: str) -> str:
+        if not self.namespace:
+            return graph_namespace
+        return f"{graph_namespace.rstrip('/')}/{self.namespace}"
 
     @property
     def module(self) -> str:
@@ -105,7 +117,13 @@ def _parse_node(graph: str, d: Any) -> GraphNode:
         raise GraphError(
             f"graph {graph!r}, node {d['name']!r}: params/remappings must be mappings, parameters a list"
         )
+    ns = d.get("namespace", "")
+    if not isinstance(ns, str) or ns.startswith("/") or ns.endswith("/"):
+        raise GraphError(
+            f"graph {graph!r}, node {d['name']!r}: namespace must be relative (no leading or trailing '/')"
+        )
     return GraphNode(
+        namespace=ns,
         name=d["name"],
         package=d["package"],
         executable=d["executable"],
@@ -135,7 +153,7 @@ def load_graphs(path: str | Path | None = None) -> dict[str, Graph]:
         nodes = tuple(_parse_node(name, n) for n in g.get("nodes") or [])
         if not nodes:
             raise GraphError(f"{path}: graph {name!r} has no nodes")
-        names = [n.name for n in nodes]
+        names = [n.key for n in nodes]
         if len(set(names)) != len(names):
             raise GraphError(f"{path}: graph {name!r} has duplicate node names {names}")
         graphs[name] = Graph(name=name, namespace=ns, nodes=nodes, description=str(g.get("description", "")))

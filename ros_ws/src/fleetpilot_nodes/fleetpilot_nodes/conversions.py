@@ -17,14 +17,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, Quaternion, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Path
 from nav_msgs.msg import Odometry as OdometryMsg
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import Header, String
 
 from perception.classes import GROUND_CLASSES, OBSTACLE_CLASSES
 from perception.types import BevGrid, LightState, PerceptionOutput, TrafficLightObservation
 from planning.types import ControlCommand, RouteMap, Trajectory
-from sim.types import CameraFrame, CameraModel, DriveCommand, Imu, Odometry
+from sim.types import CameraFrame, CameraModel, DriveCommand, Imu, JointEffortCommand, Odometry
 
 ODOM_FRAME = "odom"
 BASE_FRAME = "base_link"
@@ -416,3 +416,107 @@ def route_from_msg(msg: String) -> RouteMap:
     except json.JSONDecodeError as e:
         raise ValueError(f"map/route is not valid JSON: {e}") from None
     return RouteMap.from_dict(d)
+
+
+# --- legged bodies: proprioception and joint efforts ---------------------------------------------------
+#
+# The humanoid's state goes as ONE sensor_msgs/JointState per control period (`joint_states`), so the
+# locomotion node gets everything its policy needs in one message per 16.5 ms (one lockstep round trip)
+# and rebuilds the core's Proprioception exactly. Entries, in order:
+#   - the actuated joints (position rad, velocity rad/s), in the policy's action order;
+#   - the floating base, as is usual for legged robots (a free-flyer seen as six virtual joints):
+#     base_x/y/z = torso origin (m, odom frame), base_roll/pitch/yaw = torso orientation (rad); their
+#     velocities are the torso's linear velocity (m/s) and angular velocity (rad/s), both in the odom frame;
+#   - body_com_x/y: the body position the policy steers by (mean of its parts, m, odom frame), velocity 0;
+#   - right/left_foot_contact: 1.0 while the foot touches the floor (a contact switch), else 0.0.
+# Joint efforts go back as sensor_msgs/JointState too (`locomotion/joint_effort`): name + effort (N·m),
+# stamped with the proprioception stamp they answer. JointState rather than std_msgs/Float64MultiArray
+# (ros2_control's forward command controllers): it has a header, so lockstep can match the answer to
+# its period by stamp, and names, so a reordered or partial command is an error, not a wrong torque.
+
+BASE_ENTRIES = ("base_x", "base_y", "base_z", "base_roll", "base_pitch", "base_yaw")
+COM_ENTRIES = ("body_com_x", "body_com_y")
+CONTACT_ENTRIES = ("right_foot_contact", "left_foot_contact")
+
+
+def joint_state_from_proprioception(pr, joint_names) -> JointState:
+    names = tuple(joint_names)
+    if len(names) != len(pr.joint_pos):
+        raise ValueError(f"{len(names)} joint names for {len(pr.joint_pos)} joints")
+    if len(pr.foot_contact) != len(CONTACT_ENTRIES):
+        raise ValueError(f"expected {len(CONTACT_ENTRIES)} foot contacts, got {len(pr.foot_contact)}")
+    msg = JointState()
+    msg.header = header(pr.stamp_ns, ODOM_FRAME)
+    msg.name = [*names, *BASE_ENTRIES, *COM_ENTRIES, *CONTACT_ENTRIES]
+    msg.position = [
+        *(float(v) for v in pr.joint_pos),
+        *(float(v) for v in pr.torso_xyz),
+        *(float(v) for v in pr.torso_rpy),
+        *(float(v) for v in pr.parts_mean_xy),
+        *(float(v) for v in pr.foot_contact),
+    ]
+    msg.velocity = [
+        *(float(v) for v in pr.joint_vel),
+        *(float(v) for v in pr.torso_lin_vel),
+        *(float(v) for v in pr.torso_ang_vel),
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ]
+    return msg
+
+
+def proprioception_from_joint_state(msg: JointState, joint_lower, joint_upper):
+    """Inverse of joint_state_from_proprioception; joint limits come from the node's parameters (a
+    JointState has none). Missing or extra entries raise ValueError naming them."""
+    from sim.types import Proprioception
+
+    lower = np.asarray(joint_lower, dtype=np.float64)
+    upper = np.asarray(joint_upper, dtype=np.float64)
+    n = len(lower)
+    extra = (*BASE_ENTRIES, *COM_ENTRIES, *CONTACT_ENTRIES)
+    names = list(msg.name)
+    if len(names) != n + len(extra) or tuple(names[n:]) != extra:
+        raise ValueError(
+            f"joint_states must list {n} joints then {', '.join(extra)}; got {len(names)} entries {names}"
+        )
+    if len(msg.position) != len(names) or len(msg.velocity) != len(names):
+        raise ValueError("joint_states needs a position and a velocity for every entry")
+    pos = np.asarray(msg.position, dtype=np.float64)
+    vel = np.asarray(msg.velocity, dtype=np.float64)
+    return Proprioception(
+        stamp_ns=stamp_of(msg),
+        joint_pos=pos[:n].copy(),
+        joint_vel=vel[:n].copy(),
+        joint_lower=lower,
+        joint_upper=upper,
+        torso_xyz=pos[n : n + 3].copy(),
+        torso_rpy=pos[n + 3 : n + 6].copy(),
+        torso_lin_vel=vel[n : n + 3].copy(),
+        torso_ang_vel=vel[n + 3 : n + 6].copy(),
+        parts_mean_xy=pos[n + 6 : n + 8].copy(),
+        foot_contact=pos[n + 8 : n + 10].copy(),
+    )
+
+
+def joint_effort_to_msg(stamp_ns: int, joint_names, effort) -> JointState:
+    names = list(joint_names)
+    e = [float(v) for v in effort]
+    if len(names) != len(e):
+        raise ValueError(f"{len(names)} joint names for {len(e)} efforts")
+    msg = JointState()
+    msg.header = header(stamp_ns, BASE_FRAME)
+    msg.name = names
+    msg.effort = e
+    return msg
+
+
+def joint_effort_from_msg(msg: JointState, joint_names) -> JointEffortCommand:
+    """The efforts in the body's joint order; a command naming other joints raises ValueError."""
+    names = tuple(joint_names)
+    if tuple(msg.name) != names or len(msg.effort) != len(names):
+        raise ValueError(
+            f"joint effort command must name exactly {names} with one effort each; got {list(msg.name)}"
+        )
+    return JointEffortCommand(stamp_ns=stamp_of(msg), effort=tuple(float(v) for v in msg.effort))

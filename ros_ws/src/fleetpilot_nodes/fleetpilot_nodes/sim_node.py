@@ -5,6 +5,10 @@ publishes one batch (/clock, odometry and IMU for each control period, then came
 and advances only when a cmd_vel whose stamp equals the camera stamp arrives. Nothing is keyed by wall
 time, so the same seed gives the same run. Free-running (`lockstep: false`): a timer advances the sim
 at `realtime_factor` × real time (0 = as fast as possible) with the latest command.
+
+A humanoid scenario (sim.hosting picks the embodiment by name) is stepped one control period at a time:
+each period publishes /clock, odometry, IMU and joint_states (conversions: the proprioception), plus the
+camera every third period, and lockstep waits for the locomotion/joint_effort answering that period.
 """
 
 from __future__ import annotations
@@ -17,20 +21,20 @@ from nav_msgs.msg import Odometry as OdometryMsg
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import Bool, String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
-from sim.clock import CAMERA_PERIOD_NS
+from sim.clock import CAMERA_PERIOD_NS, CONTROL_PERIOD_NS
 from sim.types import DriveCommand, SensorBatch
 
 
 def parameter_spec() -> dict[str, Param]:
     return {
         **COMMON_PARAMS,
-        "scenario": Param("car_lane_follow", "scenario name (sim.scenarios.SCENARIO_NAMES)"),
+        "scenario": Param("car_lane_follow", "scenario name (sim.hosting.all_scenario_names)"),
         "seed": Param(0, "scenario seed; same seed, same run"),
         "lockstep": Param(False, "advance only when the cmd_vel answering the last camera frame arrives"),
         "camera_width": Param(160, "camera image width, px"),
@@ -53,9 +57,9 @@ class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim", **kwargs)
         self.p = declare(self, parameter_spec())
-        from sim.engine import Simulation  # imported here so conversions tests need no PyBullet
+        from sim.hosting import open_simulation  # imported here so conversions tests need no PyBullet
 
-        self.sim = Simulation(
+        self.sim = open_simulation(
             self.p["scenario"],
             int(self.p["seed"]),
             camera_width=int(self.p["camera_width"]),
@@ -75,13 +79,31 @@ class SimNode(Node):
         self.pub_route = self.create_publisher(String, "map/route", latched_qos())
         self.pub_clock = self.create_publisher(Clock, "/clock", QoSProfile(depth=10))
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
-        self.create_subscription(TwistStamped, "cmd_vel", self._on_cmd, qos)
+        # a legged body is commanded by joint efforts every control period instead of cmd_vel per frame
+        embodiment = getattr(self.sim, "embodiment", "car")
+        if embodiment not in ("car", "humanoid"):
+            self.sim.close()
+            name = self.p["scenario"]
+            raise ValueError(f"scenario {name!r} has two robots: it runs in the shared_sim graph")
+        self.legged = embodiment == "humanoid"
+        self.command_topic = "locomotion/joint_effort" if self.legged else "cmd_vel"
+        if self.legged:
+            from sim.humanoid import JOINT_NAMES
+
+            self.joint_names = JOINT_NAMES
+            self.pub_joints = self.create_publisher(
+                JointState, "joint_states", stream_qos(bool(self.p["reliable_qos"]), 20)
+            )
+            self.create_subscription(JointState, self.command_topic, self._on_effort, qos)
+        else:
+            self.create_subscription(TwistStamped, "cmd_vel", self._on_cmd, qos)
         # Parking scenarios: the owner's drive request (True), latched so a late joiner still leaves.
         self.pub_drive_request = self.create_publisher(Bool, "fleet/drive_request", latched_qos())
         self.drive_request_wall: float | None = None  # perf_counter at publish (preemption measurement)
 
         self.pub_mount.publish(conv.camera_mount_to_pose(self.sim.camera_model))
         self.pub_route.publish(conv.route_to_msg(self.sim.route_map()))
+        self._route_version = getattr(self.sim, "route_version", None)
 
         self.finished = False
         self.frames = 0
@@ -91,6 +113,7 @@ class SimNode(Node):
         self.publish_wall: dict[int, float] = {}
         self.answer_wall: dict[int, float] = {}
         self._started = False
+        self._answered: int | None = None  # legged: stamp of the last joint effort command received
         self._last_batch: SensorBatch | None = None
         self._last_publish = 0.0
         self.resends = 0
@@ -98,7 +121,8 @@ class SimNode(Node):
             self._timer = self.create_timer(0.01, self._try_start)
         else:
             rtf = float(self.p["realtime_factor"])
-            self._timer = self.create_timer(CAMERA_PERIOD_NS * 1e-9 / rtf if rtf > 0 else 0.0, self.free_step)
+            period_ns = CONTROL_PERIOD_NS if self.legged else CAMERA_PERIOD_NS
+            self._timer = self.create_timer(period_ns * 1e-9 / rtf if rtf > 0 else 0.0, self.free_step)
 
     # --- lockstep ------------------------------------------------------------------------------
 
@@ -106,7 +130,7 @@ class SimNode(Node):
         want = int(self.p["wait_for_subscribers"])
         return (
             self.pub_image.get_subscription_count() >= want
-            and self.count_publishers(self.resolve_topic_name("cmd_vel")) >= 1
+            and self.count_publishers(self.resolve_topic_name(self.command_topic)) >= 1
         )
 
     def _try_start(self) -> None:
@@ -124,6 +148,8 @@ class SimNode(Node):
         pending = self.awaiting_stamp
         if self.finished or pending is None or self._last_batch is None or pending in self.answer_wall:
             return
+        if self.legged and pending == self._answered:
+            return
         if time.perf_counter() - self._last_publish > float(self.p["lockstep_resend_s"]):
             self.resends += 1
             self.get_logger().warning(f"no cmd_vel for stamp {pending} yet: re-publishing its batch")
@@ -137,13 +163,24 @@ class SimNode(Node):
         if self.p["lockstep"] and not self.finished and cmd.stamp_ns == self.awaiting_stamp:
             self._step(cmd)
 
+    def _on_effort(self, msg: JointState) -> None:
+        cmd = conv.joint_effort_from_msg(msg, self.joint_names)
+        self.last_cmd = cmd
+        self._answered = cmd.stamp_ns
+        if cmd.stamp_ns in self.publish_wall and cmd.stamp_ns not in self.answer_wall:
+            self.answer_wall[cmd.stamp_ns] = time.perf_counter()
+        if self.p["lockstep"] and not self.finished and cmd.stamp_ns == self.awaiting_stamp:
+            self._step(cmd)
+
     # --- free running ----------------------------------------------------------------------------
 
     def free_step(self) -> None:
         if self.finished:
             return
         speed = float(self.p["constant_speed"])
-        if speed >= 0.0:
+        if self.legged:
+            cmd = self.last_cmd  # constant_speed means nothing to a body driven by joint efforts
+        elif speed >= 0.0:
             cmd = DriveCommand(stamp_ns=self.sim.stamp_ns, speed=speed, yaw_rate=0.0)
         else:
             cmd = self.last_cmd
@@ -153,11 +190,18 @@ class SimNode(Node):
 
     def _step(self, cmd: DriveCommand | None) -> None:
         batch = self.sim.advance(cmd)
+        version = getattr(self.sim, "route_version", None)  # a mission of legs (humanoid) moves on
+        if version is not None and version != self._route_version:
+            self._route_version = version
+            self.pub_route.publish(conv.route_to_msg(self.sim.route_map()))
         self.publish_batch(batch)
         if self.sim.done:
             self.finish()
 
     def publish_batch(self, batch: SensorBatch, *, resend: bool = False) -> None:
+        if self.legged:
+            self._publish_legged_batch(batch, resend)
+            return
         if batch.camera is None:
             raise RuntimeError("simulation returned a batch without a camera frame")
         cam_stamp = batch.camera.stamp_ns
@@ -167,7 +211,8 @@ class SimNode(Node):
         for imu in batch.imu:
             self.pub_imu.publish(conv.imu_to_msg(imu))
         self.pub_info.publish(conv.camera_info_from_model(self.sim.camera_model, cam_stamp))
-        if self.sim.drive_requested and self.drive_request_wall is None:
+        # only the car's parking scenarios have an owner who asks for the car back
+        if getattr(self.sim, "drive_requested", False) and self.drive_request_wall is None:
             # before the image, so the planner has it when it plans this frame
             self.drive_request_wall = time.perf_counter()
             self.pub_drive_request.publish(Bool(data=True))
@@ -178,6 +223,27 @@ class SimNode(Node):
             self.frames += 1
             self.publish_wall[cam_stamp] = self._last_publish
         self.pub_image.publish(conv.image_from_frame(batch.camera))
+
+    def _publish_legged_batch(self, batch: SensorBatch, resend: bool) -> None:
+        """One control period: clock, odometry, IMU, joint_states, and the camera when it has a frame."""
+        stamp = batch.clock_ns
+        self.pub_clock.publish(Clock(clock=conv.to_time(stamp)))
+        for odom in batch.odometry:
+            self.pub_odom.publish(conv.odometry_to_msg(odom))
+        for imu in batch.imu:
+            self.pub_imu.publish(conv.imu_to_msg(imu))
+        for proprio in batch.proprioception:
+            self.pub_joints.publish(conv.joint_state_from_proprioception(proprio, self.joint_names))
+        self.awaiting_stamp = stamp
+        self._last_batch = batch
+        self._last_publish = time.perf_counter()
+        if batch.camera is not None:
+            cam_stamp = batch.camera.stamp_ns
+            self.pub_info.publish(conv.camera_info_from_model(self.sim.camera_model, cam_stamp))
+            if not resend:
+                self.frames += 1
+                self.publish_wall[cam_stamp] = self._last_publish
+            self.pub_image.publish(conv.image_from_frame(batch.camera))
 
     def finish(self) -> None:
         if self.finished:
