@@ -48,6 +48,9 @@ class RouteMap:
     adjacent_lane_offsets: tuple[float, ...] = ()
     stop_lines: tuple[StopLine, ...] = ()
     goal_s: float | None = None  # arc length of the goal; defaults to the end of the centre line
+    # Lateral offsets (m, positive left) of lanes of the OPPOSITE direction the map knows, e.g. [3.5] on
+    # a two-way road. The planner never uses them alone; only System 2 advice may open one (system2.py).
+    oncoming_lane_offsets: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -57,6 +60,7 @@ class RouteMap:
             "adjacent_lane_offsets": list(self.adjacent_lane_offsets),
             "stop_lines": [{"s": sl.s, "light_id": sl.light_id} for sl in self.stop_lines],
             "goal_s": self.goal_s,
+            "oncoming_lane_offsets": list(self.oncoming_lane_offsets),
         }
 
     @classmethod
@@ -71,6 +75,7 @@ class RouteMap:
             adjacent_lane_offsets=tuple(float(o) for o in d.get("adjacent_lane_offsets", ())),
             stop_lines=tuple(StopLine(float(s["s"]), int(s["light_id"])) for s in d.get("stop_lines", ())),
             goal_s=None if d.get("goal_s") is None else float(d["goal_s"]),
+            oncoming_lane_offsets=tuple(float(o) for o in d.get("oncoming_lane_offsets", ())),
         )
 
 

@@ -104,6 +104,16 @@ class LeadVehicleSpec:
     height: float = 1.5
 
 
+@dataclass(frozen=True)
+class OncomingVehicleSpec:
+    """A car in the oncoming lane driving at a constant speed from s0 (at t = 0) along `path` (the
+    oncoming lane's centre line in its own driving direction)."""
+
+    path: Polyline
+    s0: float
+    speed: float  # m/s
+
+
 @dataclass
 class ScenarioSpec:
     name: str
@@ -122,3 +132,8 @@ class ScenarioSpec:
     lead: LeadVehicleSpec | None = None
     # route s of the blocking object's near face when no free lane exists (success = safe stop)
     blocked_at_s: float | None = None
+    oncoming: list[OncomingVehicleSpec] = field(default_factory=list)
+    # route s of the near face of a blocker the ego may pass only with help (System 2): success still
+    # needs the goal; a stop before it without a collision is reported as `safe_stop`
+    stall_at_s: float | None = None
+    oncoming_lane_offsets: tuple[float, ...] = ()  # oncoming lanes the map tells the stack about

@@ -89,12 +89,14 @@ class Metrics:
     route_s: float = 0.0
     goal_reached: bool = False
     stopped_safely: bool = False
+    safe_stop: bool = False  # held a stop before stall_at_s (a blocker passable only with System 2's help)
     events: list[dict] = field(default_factory=list)
     _prev_front_s: float | None = None
     _prev_v: float | None = None
     _prev_a: float | None = None
     _accels: list = field(default_factory=list)
     _stopped_since: float | None = None
+    _stall_stopped_since: float | None = None
     _contacts: set = field(default_factory=set)
 
     def reset_motion_history(self) -> None:
@@ -199,6 +201,17 @@ class Metrics:
             else:
                 self._stopped_since = None
 
+        if spec.stall_at_s is not None and not self.safe_stop:
+            near = spec.stall_at_s - SAFE_STOP_WINDOW_M <= front_s <= spec.stall_at_s
+            if v < STOP_SPEED and near and self.collisions == 0:
+                if self._stall_stopped_since is None:
+                    self._stall_stopped_since = t
+                if t - self._stall_stopped_since >= SAFE_STOP_HOLD_S - 1e-9:
+                    self.safe_stop = True
+                    self._event(t, "safe_stop", x, y)
+            else:
+                self._stall_stopped_since = None
+
     @property
     def success(self) -> bool:
         clean = self.collisions == 0 and self.red_light_violations == 0
@@ -224,5 +237,7 @@ class Metrics:
             "max_abs_jerk": round(self.max_abs_jerk, 3),
             "sim_time_s": round(self.sim_time_s, 4),
             "stopped_safely": bool(self.stopped_safely),
+            # a safe stop (held 2 s, no collision so far) before a blocker of either kind
+            "safe_stop": bool((self.stopped_safely or self.safe_stop) and self.collisions == 0),
             "events": list(self.events),
         }
