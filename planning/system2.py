@@ -170,6 +170,21 @@ class System2:
         self.last_event = ""
 
     # --- advice in --------------------------------------------------------------------------------
+    def on_reply(self, reply: dict) -> None:
+        """A reply from the bridge (cloud_reasoner/vehicle_bridge.py): advice is queued, malformed advice
+        is rejected and counted, failures (no answer) leave System 1 as it is."""
+        if reply.get("status") != "ok":
+            self.last_event = f"no advice: {reply.get('error', reply.get('status'))}"
+            return
+        try:
+            advice = advice_from_dict(reply)
+        except ValueError as exc:
+            self.counters.advice_received += 1
+            self.counters.advice_rejected_unsafe += 1
+            self.last_event = str(exc)
+            return
+        self.offer(advice)
+
     def offer(self, advice: AdviceIn) -> None:
         """Queue an answer from the bridge; it is judged on the next planning frame."""
         self.counters.advice_received += 1
