@@ -236,7 +236,7 @@ class Planner:
         stuck = (
             own_block_s is not None
             and v0 < 0.3
-            and abs(best.target_d - current_lane) < 0.5
+            and abs(best.target_d - current_lane) < 0.5 * self.route.map.lane_width  # (nudges included)
             and best.stop_reason == "obstacle"
         )
         if self.system2.oncoming is not None and self.system2.update_stuck(stamp, stuck):
