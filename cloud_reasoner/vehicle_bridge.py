@@ -22,9 +22,9 @@ from types import SimpleNamespace
 from cloud_reasoner.backends.base import Backend, BackendError
 from cloud_reasoner.client import ReasonerClient
 from cloud_reasoner.convert import build_request
+from cloud_reasoner.fault_names import CLOUD_FAULTS
 from cloud_reasoner.query import Advice, MetaAction, QuestionKind, ReasonQuery
 
-CLOUD_FAULTS = ("down", "kill", "slow", "error", "garbage", "stale", "unsafe")
 VEHICLE_ID = "car"
 
 

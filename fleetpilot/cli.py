@@ -66,6 +66,8 @@ def cmd_scenario_list(args: argparse.Namespace) -> int:
 
 def cmd_scenario_run(args: argparse.Namespace) -> int:
     _check_scenario(args.name)
+    if args.no_cloud and args.cloud_fault:
+        raise UsageError("--cloud-fault needs the cloud: drop --no-cloud")
     from fleetpilot.scenario_run import run_scenario
 
     result = run_scenario(
@@ -74,6 +76,8 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
         record=args.record,
         plot=args.plot,
         direct=args.direct,
+        no_cloud=args.no_cloud,
+        cloud_fault=args.cloud_fault,
     )
     write_json(result, args.json)
     if args.json is not None:
@@ -172,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--direct",
         action="store_true",
         help="call the core packages in-process without ROS 2 (same stack, no transport)",
+    )
+    from cloud_reasoner.fault_names import CLOUD_FAULTS
+
+    run.add_argument(
+        "--no-cloud", action="store_true", help="System 2 scenarios: do not start the local cloud service"
+    )
+    run.add_argument(
+        "--cloud-fault",
+        choices=CLOUD_FAULTS,
+        help="System 2 scenarios: inject this fault into the local cloud service (down = no server)",
     )
     run.set_defaults(func=cmd_scenario_run)
     sweep_p = scenario.add_parser("sweep", help="run scenarios over a seed range and summarise")

@@ -230,6 +230,8 @@ def _run_once(
             result = dict(sim.sim.result())
             result["wall_time_s"] = wall
             result["frames"] = sim.frames
+            for node in composed.nodes.values():  # e.g. System 2 counters (planning, reasoner_bridge)
+                result.update(getattr(node, "result_fields", dict)())
             if timed_out:
                 result["timed_out"] = True
                 result["success"] = False

@@ -3,7 +3,7 @@ from setuptools import setup
 package_name = "fleetpilot_nodes"
 # One console script per node; the executable name is also the module name, which the pip-only
 # launcher runs as `python -m fleetpilot_nodes.<executable>` (see fleetpilot_bringup/graphs.py).
-NODES = ["sim_node", "perception_node", "planning_node", "control_node"]
+NODES = ["sim_node", "perception_node", "planning_node", "control_node", "reasoner_bridge_node"]
 
 setup(
     name=package_name,
