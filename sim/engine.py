@@ -165,7 +165,7 @@ class Simulation:
     def result(self) -> dict:
         out = self.metrics.result()
         out["done_reason"] = self._done_reason or ""
-        if self.oncoming:
+        if self.oncoming or self.spec.oncoming_lane_offsets:
             out["oncoming_yields"] = self.oncoming_yields()  # oncoming cars that had to brake for the ego
         return out
 

@@ -28,6 +28,8 @@ def test_list_scenarios_matches_names():
         "car_red_light",
         "car_pedestrian_crossing",
         "car_lead_vehicle",
+        "car_stalled_vehicle",
+        "car_construction_zone",
     }
 
 
