@@ -138,7 +138,18 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
-    result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
+    if args.system2_ab:
+        from fleetpilot.system2_run import bench_loop_ab
+
+        if args.rounds < 1:
+            raise UsageError("--rounds must be at least 1")
+        scenario = args.scenario if args.scenario != "car_lane_follow" else "car_stalled_vehicle"
+        _check_scenario(scenario)
+        result = bench_loop_ab(
+            args.frames, scenario=scenario, seed=args.seed, rounds=args.rounds, fault=args.cloud_fault
+        )
+    else:
+        result = bench_loop(args.frames, scenario=args.scenario, seed=args.seed)
     write_json(result, args.json)
     return 0
 
@@ -222,6 +233,21 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--scenario", default="car_lane_follow")
     loop.add_argument("--seed", type=int, default=0)
     loop.add_argument("--json", type=Path)
+    loop.add_argument(
+        "--system2-ab",
+        action="store_true",
+        help="A/B/A/B: without vs with the System 2 bridge (embedded cloud with --cloud-fault; "
+        "scenario default car_stalled_vehicle)",
+    )
+    loop.add_argument("--rounds", type=int, default=2, help="--system2-ab: A/B pairs")
+    from cloud_reasoner.fault_names import CLOUD_FAULTS
+
+    loop.add_argument(
+        "--cloud-fault",
+        default="slow",
+        choices=CLOUD_FAULTS,
+        help="--system2-ab: fault of the embedded cloud",
+    )
     loop.set_defaults(func=cmd_bench_loop)
 
     # Areas added by later issues register their own sub-commands (one module each, no edits here).

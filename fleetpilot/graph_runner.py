@@ -312,6 +312,9 @@ def bench_loop(
                 "transport": _pct(transport),
             }
             rtf = measured * CAMERA_PERIOD_NS * 1e-9 / wall
+            extra: dict[str, Any] = {}
+            for node in composed.nodes.values():  # e.g. System 2 counters (planning, reasoner_bridge)
+                extra.update(getattr(node, "result_fields", dict)())
         finally:
             executor.shutdown()
             composed.destroy()
@@ -323,6 +326,7 @@ def bench_loop(
         "stages_ms": stages,
         "rtf": rtf,
         "floor_rtf": floor_rtf,
+        **extra,
     }
 
 

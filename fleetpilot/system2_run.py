@@ -41,3 +41,37 @@ def cloud_overrides(fault: str | None, *, lockstep: bool = True):
         }
     finally:
         cloud.stop()
+
+
+def bench_loop_ab(
+    frames: int, *, scenario: str = "car_stalled_vehicle", seed: int = 0, rounds: int = 2, fault: str = "slow"
+) -> dict:
+    """Acceptance 5: the loop's end-to-end latency without the bridge (A: car_sim) and with it (B:
+    car_sim_system2, the embedded cloud with `fault`, no lockstep wait: the loop never waits on System 2),
+    interleaved A/B/A/B in one process so machine load affects both alike. The scenario should make the
+    planner ask (car_stalled_vehicle: stuck from ~10 s, a query every 2 s; use >= 400 frames)."""
+    from fleetpilot.graph_runner import DEFAULT_GRAPH, bench_loop
+
+    runs: dict[str, list[dict]] = {"without_bridge": [], "with_bridge": []}
+    for _ in range(rounds):
+        runs["without_bridge"].append(bench_loop(frames, scenario=scenario, seed=seed, graph=DEFAULT_GRAPH))
+        with cloud_overrides(fault, lockstep=False) as overrides:
+            runs["with_bridge"].append(
+                bench_loop(frames, scenario=scenario, seed=seed, graph=SYSTEM2_GRAPH, overrides=overrides)
+            )
+    p99 = {k: max(r["e2e_ms"]["p99"] for r in v) for k, v in runs.items()}
+    p99_median = {k: sorted(r["e2e_ms"]["p99"] for r in v)[len(v) // 2] for k, v in runs.items()}
+    return {
+        "scenario": scenario,
+        "seed": seed,
+        "frames": frames,
+        "rounds": rounds,
+        "cloud_fault": fault,
+        "runs": runs,
+        "e2e_p99_ms_worst": p99,
+        "e2e_p99_ratio_worst": p99["with_bridge"] / p99["without_bridge"],
+        "e2e_p99_ms_median": p99_median,
+        "e2e_p99_ratio_median": p99_median["with_bridge"] / p99_median["without_bridge"],
+        "cloud_requests": sum(r.get("cloud_requests", 0) for r in runs["with_bridge"]),
+        "cloud_failures": sum(r.get("cloud_failures", 0) for r in runs["with_bridge"]),
+    }
