@@ -39,6 +39,7 @@ def run_direct(
     on_finish: Callable[[Any], None] | None = None,
     cloud: bool = False,
     cloud_fault: str | None = None,
+    time_limit_s: float | None = None,
 ) -> dict:
     from perception.pipeline import Perceiver
     from planning.controller import Controller, ControllerParams
@@ -61,6 +62,7 @@ def run_direct(
         camera_width=int(sim_p.get("camera_width", 160)),
         camera_height=int(sim_p.get("camera_height", 120)),
         odom_noise=float(sim_p.get("odom_noise", 0.0)),
+        time_limit_s=time_limit_s,
     ) as sim:
         bev = perc_p.get("bev") or {}
         perceiver = Perceiver(
