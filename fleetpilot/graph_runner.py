@@ -26,10 +26,37 @@ WARMUP_FRAMES = 3
 _run_counter = itertools.count()
 
 
-def _domain_id() -> int:
-    """A ROS_DOMAIN_ID in 100..199 unlikely to collide with concurrent runs (pid) or earlier runs of this
-    process (counter). Valid Fast DDS domains on localhost go up to 232."""
-    return 100 + (os.getpid() * 7 + next(_run_counter)) % 100
+DOMAIN_RANGE = range(100, 200)  # valid Fast DDS domains on localhost go up to 232
+
+
+@contextmanager
+def _private_domain():
+    """A ROS_DOMAIN_ID no other run on this machine holds while we do.
+
+    Concurrent runs (a sweep's workers, CI neighbours, a developer's second terminal) in one domain would
+    see each other's /car topics and break lockstep. Each run holds an exclusive lock file for its domain;
+    the kernel drops the lock when the process dies, so a crashed run never leaks its domain.
+    """
+    import fcntl
+
+    lock_dir = Path(tempfile.gettempdir())
+    start = (os.getpid() * 7 + next(_run_counter)) % len(DOMAIN_RANGE)
+    for i in range(len(DOMAIN_RANGE)):
+        domain = DOMAIN_RANGE[(start + i) % len(DOMAIN_RANGE)]
+        handle = open(lock_dir / f"fleetpilot-ros-domain-{domain}.lock", "a")  # noqa: SIM115 (held below)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield domain
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+        return
+    first, last = DOMAIN_RANGE.start, DOMAIN_RANGE.stop - 1
+    raise RuntimeError(f"all ROS domains {first}..{last} are held by other runs")
 
 
 @contextmanager
@@ -39,15 +66,15 @@ def _ros_context():
 
     # Loopback only: parallel runs on one machine (and CI neighbours) never discover each other.
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    domain = _domain_id()
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
-    ctx = Context()
-    rclpy.init(context=ctx, domain_id=domain, args=[])
-    try:
-        yield ctx
-    finally:
-        if ctx.ok():
-            rclpy.shutdown(context=ctx)
+    with _private_domain() as domain:
+        os.environ["ROS_DOMAIN_ID"] = str(domain)
+        ctx = Context()
+        rclpy.init(context=ctx, domain_id=domain, args=[])
+        try:
+            yield ctx
+        finally:
+            if ctx.ok():
+                rclpy.shutdown(context=ctx)
 
 
 def _make_executor(ctx):
