@@ -110,6 +110,11 @@ class Planner:
         self.system2_query = None
         self._system2_advice(grid, ego, stamp, s0, d0, front, v0)
         self.lanes = self.base_lanes + ([self.system2.permission.lane] if self.system2.permission else [])
+        # A lateral target in a lane that is no longer open (a pass aborted or expired before the car
+        # crossed the centre line) must not be pursued: it would stay a candidate as "the current target".
+        half_lane = 0.5 * self.route.map.lane_width
+        if self.prev_target is not None and min(abs(self.prev_target - o) for o in self.lanes) > half_lane:
+            self.prev_target = None
         # Pedestrians are replaced by their cells swept over the next seconds at their tracked velocity.
         is_ped = cls == int(Cls.PEDESTRIAN)
         ped_pred = predicted_points(self.peds.update(stamp, pts[is_ped]), p.ped_predict_s)

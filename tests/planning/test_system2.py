@@ -144,8 +144,10 @@ def test_pass_aborted_if_an_oncoming_car_appears_before_pulling_out():
     planner.system2.on_reply(pass_advice(queries[0]))
     run(planner, stalled_grid(), 1, 80)
     assert planner.system2.permission is not None
-    run(planner, stalled_grid(oncoming_car_x=24.0), 1, 81)  # still standing: not committed yet
+    tr, _ = run(planner, stalled_grid(oncoming_car_x=24.0), 1, 81)  # still standing: not committed yet
     assert planner.system2.permission is None and planner.system2.counters.advice_aborted == 1
+    # and the aborted pass is not pursued as "the current target" any more
+    assert abs(tr.debug["target_d"]) < 1.0 and tr.y.max() < 1.0
 
 
 def test_advice_parsing_rejects_malformed_input_and_round_trips():
