@@ -66,6 +66,9 @@ def cmd_scenario_list(args: argparse.Namespace) -> int:
 
 def cmd_scenario_run(args: argparse.Namespace) -> int:
     _check_scenario(args.name)
+    if args.no_cloud and args.cloud_fault:
+        raise UsageError("--cloud-fault needs the cloud: drop --no-cloud")
+
     from sim.hosting import embodiment_of
 
     if embodiment_of(args.name) == "shared" and args.record is not None:
@@ -80,6 +83,8 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
         record=args.record,
         plot=args.plot,
         direct=args.direct,
+        no_cloud=args.no_cloud,
+        cloud_fault=args.cloud_fault,
     )
     write_json(result, args.json)
     if args.json is not None:
@@ -143,17 +148,20 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     if args.robot == "humanoid":
         from sim.hosting import embodiment_of
 
-        if args.background_job:
-            raise UsageError("--background-job is a car benchmark (the fleet agent runs on the car)")
+        if args.background_job or args.system2_ab:
+            raise UsageError("--background-job and --system2-ab are car benchmarks")
         scenario = "humanoid_goals" if args.scenario is None else args.scenario
         _check_scenario(scenario)
         if embodiment_of(scenario) != "humanoid":
             raise UsageError(f"--robot humanoid needs a humanoid scenario, got {scenario!r}")
         result = bench_loop(args.frames, scenario=scenario, seed=args.seed, graph="humanoid_sim")
+    elif args.background_job and args.system2_ab:
+        raise UsageError("--background-job and --system2-ab are separate benchmarks: pick one")
     elif args.background_job:
         from fleetpilot.bench_fleet import bench_loop_background_job
 
-        if args.frames < 4 * args.phase_frames or args.phase_frames < 10 or args.rounds < 1:
+        rounds = 1 if args.rounds is None else args.rounds
+        if args.frames < 4 * args.phase_frames or args.phase_frames < 10 or rounds < 1:
             raise UsageError(
                 "--background-job needs --phase-frames >= 10, --frames >= 4 × --phase-frames, --rounds >= 1"
             )
@@ -163,7 +171,18 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
             scenario=args.scenario or "car_lane_follow",
             seed=args.seed,
             sched_idle=args.sched_idle,
-            rounds=args.rounds,
+            rounds=rounds,
+        )
+    elif args.system2_ab:
+        from fleetpilot.system2_run import bench_loop_ab
+
+        rounds = 2 if args.rounds is None else args.rounds
+        if rounds < 1:
+            raise UsageError("--rounds must be at least 1")
+        scenario = args.scenario or "car_stalled_vehicle"
+        _check_scenario(scenario)
+        result = bench_loop_ab(
+            args.frames, scenario=scenario, seed=args.seed, rounds=rounds, fault=args.cloud_fault
         )
     else:
         result = bench_loop(args.frames, scenario=args.scenario or "car_lane_follow", seed=args.seed)
@@ -214,6 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="call the core packages in-process without ROS 2 (same stack, no transport)",
     )
+    from cloud_reasoner.fault_names import CLOUD_FAULTS
+
+    run.add_argument(
+        "--no-cloud", action="store_true", help="System 2 scenarios: do not start the local cloud service"
+    )
+    run.add_argument(
+        "--cloud-fault",
+        choices=CLOUD_FAULTS,
+        help="System 2 scenarios: inject this fault into the local cloud service (down = no server)",
+    )
     run.set_defaults(func=cmd_scenario_run)
     sweep_p = scenario.add_parser("sweep", help="run scenarios over a seed range and summarise")
     sweep_p.add_argument("--scenarios", help="comma-separated names (default: all car scenarios)")
@@ -260,7 +289,24 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--phase-frames", type=int, default=100, help="frames per A or B block")
     loop.add_argument("--sched-idle", action="store_true", help="the background job at Linux SCHED_IDLE")
     loop.add_argument(
-        "--rounds", type=int, default=1, help="--background-job: A/B runs on seeds seed, seed+1…"
+        "--rounds",
+        type=int,
+        default=None,
+        help="A/B rounds: --background-job on seeds seed, seed+1… (1); --system2-ab pairs (2)",
+    )
+    loop.add_argument(
+        "--system2-ab",
+        action="store_true",
+        help="A/B/A/B: without vs with the System 2 bridge (embedded cloud with --cloud-fault; "
+        "scenario default car_stalled_vehicle)",
+    )
+    from cloud_reasoner.fault_names import CLOUD_FAULTS
+
+    loop.add_argument(
+        "--cloud-fault",
+        default="slow",
+        choices=CLOUD_FAULTS,
+        help="--system2-ab: fault of the embedded cloud",
     )
     loop.set_defaults(func=cmd_bench_loop)
     preempt = bench.add_parser(

@@ -7,6 +7,7 @@ ROS graph; `fleetpilot scenario run` goes through the graph unless told `--direc
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,9 @@ def run_direct(
     *,
     params_file: Path | None = None,
     on_finish: Callable[[Any], None] | None = None,
+    cloud: bool = False,
+    cloud_fault: str | None = None,
+    time_limit_s: float | None = None,
 ) -> dict:
     from perception.pipeline import Perceiver
     from planning.controller import Controller, ControllerParams
@@ -58,6 +62,7 @@ def run_direct(
         camera_width=int(sim_p.get("camera_width", 160)),
         camera_height=int(sim_p.get("camera_height", 120)),
         odom_noise=float(sim_p.get("odom_noise", 0.0)),
+        time_limit_s=time_limit_s,
     ) as sim:
         bev = perc_p.get("bev") or {}
         perceiver = Perceiver(
@@ -76,6 +81,7 @@ def run_direct(
             embodiment_from_dict(ctrl_p["embodiment"]),
             ControllerParams.from_dict(ctrl_p.get("controller", {})),
         )
+        bridge = _direct_bridge(route, cloud_fault) if cloud else None
         command = None
         frames = 0
         while True:
@@ -88,12 +94,36 @@ def run_direct(
             ego = EgoState.from_odometry(batch.odometry[-1])
             seen = perceiver.process(frame.stamp_ns, frame.rgb)
             trajectory = planner.plan(seen, ego)
+            if bridge is not None and planner.system2_query is not None:
+                # Lockstep: the answer is applied before the next frame (the loop waits on it, bounded by
+                # the client's deadline); the real-time bridge node never waits.
+                reply = bridge.submit(planner.system2_query)
+                deadline = time.perf_counter() + bridge.client.deadline_s + 1.0
+                while reply is None and time.perf_counter() < deadline:
+                    time.sleep(0.002)
+                    reply = bridge.poll()
+                if reply is not None:
+                    planner.system2.on_reply(reply)
             cmd = controller.command(trajectory, ego)
             command = DriveCommand(frame.stamp_ns, cmd.speed, cmd.yaw_rate)
             frames += 1
         result = dict(sim.result())
+        result.update(planner.system2.counters.as_dict())
+        if bridge is not None:
+            result.update(dataclasses.asdict(bridge.counters))
+            bridge.close()
+            bridge.cloud.stop()
         if on_finish is not None:
             on_finish(sim)
     result["wall_time_s"] = time.perf_counter() - started
     result["frames"] = frames
     return result
+
+
+def _direct_bridge(route, fault: str | None):
+    from cloud_reasoner.vehicle_bridge import EmbeddedCloud, VehicleBridge
+
+    cloud = EmbeddedCloud(fault).start()
+    bridge = VehicleBridge(cloud.client(), route)
+    bridge.cloud = cloud
+    return bridge

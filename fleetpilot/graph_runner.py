@@ -267,6 +267,8 @@ def _run_once(
             result = dict(sim.sim.result())
             result["wall_time_s"] = wall
             result["frames"] = sim.frames
+            for node in composed.nodes.values():  # e.g. System 2 counters (planning, reasoner_bridge)
+                result.update(getattr(node, "result_fields", dict)())
             if timed_out:
                 result["timed_out"] = True
                 result["success"] = False
@@ -394,6 +396,9 @@ def bench_loop(
                     stamp_label = changes[bisect.bisect_left(bounds, s) - 1][1]
                     if stamp_label is not None:
                         phases.setdefault(stamp_label, []).append(e2e[s])
+            extra: dict[str, Any] = {}
+            for node in composed.nodes.values():  # e.g. System 2 counters (planning, reasoner_bridge)
+                extra.update(getattr(node, "result_fields", dict)())
         finally:
             executor.shutdown()
             composed.destroy()
@@ -405,6 +410,7 @@ def bench_loop(
         "stages_ms": stages,
         "rtf": rtf,
         "floor_rtf": floor_rtf,
+        **extra,
     }
     if phase is not None:
         out["phases"] = {

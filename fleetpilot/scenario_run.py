@@ -13,7 +13,10 @@ def run_scenario(
     record: Path | None = None,
     plot: Path | None = None,
     direct: bool = False,
+    no_cloud: bool = False,
+    cloud_fault: str | None = None,
 ) -> dict:
+    """System 2 scenarios (fleetpilot.system2_run) start the embedded cloud service unless no_cloud."""
     if direct and record is not None:
         raise ValueError("--record writes the graph's ROS 2 messages; it needs the graph (drop --direct)")
 
@@ -30,8 +33,10 @@ def run_scenario(
             result=sim.result(),
         )
 
+    from fleetpilot.system2_run import SYSTEM2_GRAPH, SYSTEM2_SCENARIOS, cloud_overrides
     from sim.hosting import embodiment_of
 
+    cloud = name in SYSTEM2_SCENARIOS and not no_cloud
     if embodiment_of(name) == "shared" and direct:
         from fleetpilot.direct_loop_shared import run_direct_shared
 
@@ -43,13 +48,12 @@ def run_scenario(
     if direct:
         from fleetpilot.direct_loop import run_direct
 
-        return run_direct(name, seed, on_finish=draw)
+        return run_direct(name, seed, on_finish=draw, cloud=cloud, cloud_fault=cloud_fault)
     from fleetpilot.fleet_scenario import FLEET_SCENARIOS, run_with_fleet
     from fleetpilot.graph_runner import run_scenario as run_graph
 
     if name in FLEET_SCENARIOS:
         return run_with_fleet(name, seed, record=record, on_finish=draw)
-
     if embodiment_of(name) == "shared":
         # every node already has its robot's parameter file in the table: no extra file for all of them
         return run_graph(
@@ -59,4 +63,11 @@ def run_scenario(
         return run_graph(
             name, seed, record=record, on_finish=draw, graph="humanoid_sim", embodiment_params="humanoid.yaml"
         )
-    return run_graph(name, seed, record=record, on_finish=draw)
+    if not cloud:
+        return run_graph(name, seed, record=record, on_finish=draw)
+    with cloud_overrides(cloud_fault) as overrides:
+        result = run_graph(
+            name, seed, record=record, on_finish=draw, graph=SYSTEM2_GRAPH, overrides=overrides
+        )
+    result["cloud_fault"] = cloud_fault or ""
+    return result

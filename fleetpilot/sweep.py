@@ -11,7 +11,9 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 # Figures that depend on the machine, not on the scenario outcome.
-WALL_CLOCK_KEYS = ("wall_time_s", "startup_retries", "fleet")  # fleet: how many jobs fit the parked time
+# fleet: how many jobs fit the parked time; system2_frames_waited: whether a frame had to wait for the
+# cloud reply depends on wall-clock order
+WALL_CLOCK_KEYS = ("wall_time_s", "startup_retries", "fleet", "system2_frames_waited")
 
 
 def _run_one(name: str, seed: int, direct: bool) -> dict:

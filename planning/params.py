@@ -119,6 +119,16 @@ class PlannerParams:
     return_past_goal: float = 0.0
     # Frame quality.
     frame_confidence_min: float = 0.3  # below this the frame is not trusted: fallback stop
+    # System 2 (planning/system2.py): when to ask, and System 1's checks of pass advice.
+    system2_stuck_s: float = 2.0  # s standing behind a static blocker with no way past before asking
+    system2_requery_s: float = 2.0  # s between queries while still stuck (unanswered or failed)
+    oncoming_speed_max: float = 8.0  # m/s assumed for oncoming traffic when sizing the free gap a pass needs
+    # m ahead of the front bumper the camera BEV reliably shows (its x range is 40 m from base_link);
+    # farther, the pass relies on oncoming drivers braking for a car in their lane (RSS)
+    oncoming_sight_m: float = 34.0
+    oncoming_unknown_max: float = 0.3  # fraction of the checked oncoming lane that may be unseen
+    pass_accel: float = 1.5  # m/s² assumed when estimating how long a pass takes
+    pass_margin_s: float = 1.0  # s added to that estimate
 
     @classmethod
     def from_dict(cls, d: dict) -> PlannerParams:

@@ -28,6 +28,7 @@ from planning.pedestrians import PedestrianTracker, predicted_points
 from planning.route import Route, wrap_angle
 from planning.safety import MovingObstacle, SafetyChecker, fallback_trajectory
 from planning.speed_profile import Lead, curve_speed_limit, rollout
+from planning.system2 import HOLD_ACTIONS, PASS_ACTIONS, PassPermission, System2, grid_payload
 from planning.types import EgoState, Embodiment, RouteMap, Trajectory
 
 _MAX_STAMP_SKEW_NS = 500_000_000
@@ -75,6 +76,11 @@ class Planner:
         if embodiment.can_change_lane:
             lanes += [float(o) for o in route.adjacent_lane_offsets]
         self.lanes = lanes
+        self.base_lanes = list(lanes)
+        # System 2 may open the oncoming lane (never the planner alone); see planning/system2.py.
+        oncoming = tuple(route.oncoming_lane_offsets) if embodiment.can_change_lane else ()
+        self.system2 = System2(self.p, route.lane_width, oncoming)
+        self.system2_query: dict | None = None  # the query this frame emitted, if any (for the bridge)
         # A parking spot on the route holds the vehicle there (as if it were the goal) until
         # release_park() (the owner's drive request).
         self.park_s: float | None = route.park_s
@@ -112,6 +118,14 @@ class Planner:
         front = self.fp.front - emb.safety_margin  # base_link → physical front bumper
 
         pts, cls = self.memory.update(grid, ego, stamp)
+        self.system2_query = None
+        self._system2_advice(grid, ego, stamp, s0, d0, front, v0)
+        self.lanes = self.base_lanes + ([self.system2.permission.lane] if self.system2.permission else [])
+        # A lateral target in a lane that is no longer open (a pass aborted or expired before the car
+        # crossed the centre line) must not be pursued: it would stay a candidate as "the current target".
+        half_lane = 0.5 * self.route.map.lane_width
+        if self.prev_target is not None and min(abs(self.prev_target - o) for o in self.lanes) > half_lane:
+            self.prev_target = None
         # Pedestrians are replaced by their cells swept over the next seconds at their tracked velocity.
         is_ped = cls == int(Cls.PEDESTRIAN)
         ped_pred = predicted_points(self.peds.update(stamp, pts[is_ped]), p.ped_predict_s)
@@ -239,6 +253,14 @@ class Planner:
             fallback=False,
         )
         label = self.fsm.step(situation)
+        stuck = (
+            own_block_s is not None
+            and v0 < 0.3
+            and abs(best.target_d - current_lane) < 0.5 * self.route.map.lane_width  # (nudges included)
+            and best.stop_reason == "obstacle"
+        )
+        if self.system2.oncoming is not None and self.system2.update_stuck(stamp, stuck):
+            self.system2_query = self._make_query(grid, ego, stamp, own_block_s)
         debug = dict(
             best.traj.debug,
             s=s0,
@@ -249,6 +271,8 @@ class Planner:
             n_candidates=len(candidates),
             n_safe=len(ok),
             stop_reason=best.stop_reason,
+            system2_pass=self.system2.permission is not None,
+            system2_event=self.system2.last_event,
         )
         t = best.traj
         return Trajectory(
@@ -256,6 +280,83 @@ class Planner:
         )
 
     # ------------------------------------------------------------------------------------------------
+    def _make_query(self, grid, ego: EgoState, stamp: int, block_s: float | None) -> dict:
+        """The System 2 query (JSON-able): what the bridge turns into a ReasonRequest."""
+        frame_id = f"plan/{stamp}"
+        self.system2.issue(stamp, frame_id)
+        return {
+            "frame_id": frame_id,
+            "stamp_ns": int(stamp),
+            "question": "stuck_behind_obstacle",
+            "embodiment": self.emb.name,
+            "ego": {"x": ego.x, "y": ego.y, "yaw": ego.yaw, "speed": ego.speed, "yaw_rate": ego.yaw_rate},
+            "body": {"length": self.emb.length, "width": self.emb.width, "max_speed": self.emb.max_speed},
+            "oncoming_lane_offsets": [self.system2.oncoming] if self.system2.oncoming is not None else [],
+            "blocker_s": block_s,
+            "grid": grid_payload(grid),
+        }
+
+    def _system2_advice(self, grid, ego: EgoState, stamp: int, s0: float, d0: float, front: float, v0: float):
+        """Judge the advice that arrived since the last frame and keep the pass permission up to date."""
+        s2, half = self.system2, 0.5 * self.route.map.lane_width
+        s_front = s0 + front
+
+        def lookup(x, y):
+            return lookup_cells(grid, ego, x, y)
+
+        for a in s2.take_pending(stamp):
+            if a.action in HOLD_ACTIONS:
+                s2.counters.advice_followed += 1  # the safe stop System 1 keeps anyway
+                s2.hold(a.valid_until_ns)
+                s2.last_event = f"{a.action}: {a.rationale}"
+                continue
+            why = ""
+            if a.action not in PASS_ACTIONS:
+                why = f"{a.action} cannot get the car past a blocked lane"
+            elif self.static_block_s is None:
+                why = "no static blocker ahead any more"
+            elif s2.permission is not None:
+                why = "a pass is already under way"
+            else:
+                s_wp, d_wp = self.route.project(a.waypoints, s0 - 20.0, s0 + 150.0)
+                why = s2.waypoints_ok(a, s_wp, d_wp, s_front)
+            if not why:
+                out = np.nonzero(d_wp > half)[0]
+                last = int(out.max())
+                end_s = float(s_wp[last + 1]) if last + 1 < len(s_wp) else float(s_wp[last]) + 5.0
+                need = s2.required_clear(s_front, end_s + 0.5 * self.emb.length, v0, a.target_speed)
+                check = s2.oncoming_check(lookup, self.route, s_front, need, s2.oncoming, self.emb.width)
+                if check.ok:
+                    s2.permission = PassPermission(s2.oncoming, end_s, a.valid_until_ns, reason=a.action)
+                    s2.counters.advice_followed += 1
+                    s2.last_event = f"{a.action} granted (oncoming lane free over {check.required_m:.0f} m)"
+                    continue
+                why = check.reason
+            s2.counters.advice_rejected_unsafe += 1
+            s2.last_event = f"rejected {a.action}: {why}"
+
+        perm = s2.permission
+        if perm is None:
+            return
+        if not perm.committed and d0 + 0.5 * self.emb.width > half:
+            perm.committed = True  # part of the car is over the centre line: finish the manoeuvre
+        if perm.committed:
+            past = self.static_block_s is None or s0 > self.static_block_s
+            if d0 < 0.3 and s_front > perm.end_s and past:
+                s2.permission = None
+                s2.last_event = "pass complete"
+            return
+        if stamp > perm.expires_ns:
+            s2.permission = None
+            s2.last_event = "pass advice expired before the car pulled out"
+            return
+        need = s2.required_clear(s_front, perm.end_s + 0.5 * self.emb.length, v0, 6.0)
+        check = s2.oncoming_check(lookup, self.route, s_front, need, perm.lane, self.emb.width)
+        if not check.ok:
+            s2.permission = None
+            s2.counters.advice_aborted += 1
+            s2.last_event = f"pass aborted: {check.reason}"
+
     def _analyse(
         self, path: Path, pts: np.ndarray, cls: np.ndarray, grid, ego: EgoState, res: float
     ) -> PathAnalysis:
@@ -373,7 +474,9 @@ class Planner:
                 and a.block_s is not None
                 and a.block_s - p.min_gap >= lane_block_s + emb.length
             )
-            can_pass = len(self.lanes) > 1 and not beyond_goal and not detour_passes
+            # (an oncoming lane counts: System 2 may open it, and a pass needs the room to steer out)
+            may_pass = len(self.lanes) > 1 or self.system2.oncoming is not None
+            can_pass = may_pass and not beyond_goal and not detour_passes
             gap = max(p.min_gap, p.overtake_gap) if can_pass else p.min_gap
             stops["obstacle"] = a.block_arc - gap
         stop_reason = min(stops, key=stops.get)

@@ -50,6 +50,9 @@ class RouteMap:
     goal_s: float | None = None  # arc length of the goal; defaults to the end of the centre line
     # arc length of a parking spot: the vehicle stops there and stays until released (drive request)
     park_s: float | None = None
+    # Lateral offsets (m, positive left) of lanes of the OPPOSITE direction the map knows, e.g. [3.5] on
+    # a two-way road. The planner never uses them alone; only System 2 advice may open one (system2.py).
+    oncoming_lane_offsets: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -60,6 +63,7 @@ class RouteMap:
             "stop_lines": [{"s": sl.s, "light_id": sl.light_id} for sl in self.stop_lines],
             "goal_s": self.goal_s,
             **({"park_s": self.park_s} if self.park_s is not None else {}),
+            "oncoming_lane_offsets": list(self.oncoming_lane_offsets),
         }
 
     @classmethod
@@ -75,6 +79,7 @@ class RouteMap:
             stop_lines=tuple(StopLine(float(s["s"]), int(s["light_id"])) for s in d.get("stop_lines", ())),
             goal_s=None if d.get("goal_s") is None else float(d["goal_s"]),
             park_s=None if d.get("park_s") is None else float(d["park_s"]),
+            oncoming_lane_offsets=tuple(float(o) for o in d.get("oncoming_lane_offsets", ())),
         )
 
 

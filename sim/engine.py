@@ -24,6 +24,7 @@ from sim.layout import ScenarioSpec
 from sim.metrics import Actor, Metrics
 from sim.scenarios import build_scenario
 from sim.seeding import STREAM_APPEARANCE, STREAM_LAYOUT, STREAM_ODOM_NOISE, rng_for
+from sim.traffic import OncomingVehicle
 from sim.types import CameraFrame, DriveCommand, Imu, Odometry, SensorBatch
 from sim.world import CAR_LENGTH, CAR_REAR_OVERHANG, CAR_WIDTH, World
 
@@ -81,6 +82,7 @@ class Simulation:
         self.ego = EgoState(x, y, h)
         self.walkers = [Walker(ps) for ps in self.spec.pedestrians]
         self.lead = LeadVehicle(self.spec.lead) if self.spec.lead is not None else None
+        self.oncoming = [OncomingVehicle(o) for o in self.spec.oncoming]
         self.metrics = Metrics(self.spec, self.seed, CAR_REAR_OVERHANG, CAR_LENGTH, CAR_WIDTH)
         self.stamp_ns = 0
         self.timings: dict[str, list[float]] = {"render": [], "render_cpu": [], "physics": []}
@@ -138,6 +140,7 @@ class Simulation:
             stop_lines=tuple(StopLine(round(sl.route_s, 3), sl.light_id) for sl in spec.stop_lines),
             goal_s=round(spec.goal_s, 3),
             park_s=None if spec.park_s is None else round(spec.park_s, 3),
+            oncoming_lane_offsets=tuple(spec.oncoming_lane_offsets),
         )
         return rm.to_dict()
 
@@ -172,6 +175,8 @@ class Simulation:
     def result(self) -> dict:
         out = self.metrics.result()
         out["done_reason"] = self._done_reason or ""
+        if self.oncoming or self.spec.oncoming_lane_offsets:
+            out["oncoming_yields"] = self.oncoming_yields()  # oncoming cars that had to brake for the ego
         return out
 
     def render_camera(
@@ -230,12 +235,16 @@ class Simulation:
     def _control_period(self) -> None:
         c = self._client
         w = self.world
+        if self.oncoming:
+            self._oncoming_plan()
         for _ in range(clock.SUBSTEPS_PER_CONTROL):
             step(self.ego, self._command[0], self._command[1], clock.PHYSICS_DT)
             self.stamp_ns += clock.PHYSICS_DT_NS
             t = self.t
             if self.lead is not None:
                 self.lead.step(t, clock.PHYSICS_DT)
+            for car in self.oncoming:
+                car.step(clock.PHYSICS_DT)
             self._update_actors(t)
             w.set_pose(w.ego_id, self.ego.x, self.ego.y, self.ego.yaw)
             self._before_physics_step()
@@ -253,6 +262,23 @@ class Simulation:
 
     def _after_physics_step(self) -> None:
         """Hook called after every physics substep (sim/shared_sim.py: the humanoid's contacts)."""
+
+    def _oncoming_plan(self) -> None:
+        """Each oncoming car brakes for the ego (or a car ahead of it) in its lane, RSS-style."""
+        e = self.ego
+        off = 0.5 * CAR_LENGTH - CAR_REAR_OVERHANG
+        boxes = [(e.x + off * math.cos(e.yaw), e.y + off * math.sin(e.yaw))]
+        for car in self.oncoming:
+            x, y, yaw, _, _ = car.state()
+            boxes.append((x + off * math.cos(yaw), y + off * math.sin(yaw)))
+        lane_half = 0.5 * self.spec.roads[0].lane_width
+        for i, car in enumerate(self.oncoming):
+            gaps = [car.gap_to(bx, by, 0.5 * CAR_LENGTH, 0.5 * CAR_WIDTH, lane_half) for bx, by in boxes]
+            others = [g for j, g in enumerate(gaps[1:]) if j != i and g is not None]
+            car.plan(min(others) if others else None, gaps[0])
+
+    def oncoming_yields(self) -> int:
+        return sum(car.yields for car in self.oncoming)
 
     def _front_route_s(self) -> float:
         front = CAR_LENGTH - CAR_REAR_OVERHANG
@@ -272,6 +298,9 @@ class Simulation:
         if self.lead is not None:
             x, y, yaw, _, _ = self.lead.state()
             w.set_pose(w.lead_id, x, y, yaw)
+        for car, body in zip(self.oncoming, w.oncoming_ids, strict=True):
+            x, y, yaw, _, _ = car.state()
+            w.set_pose(body, x, y, yaw)
 
     def _actors(self) -> list[Actor]:
         acts = []
@@ -283,6 +312,20 @@ class Simulation:
         if self.lead is not None:
             x, y, yaw, vx, vy = self.lead.state()
             off = 0.5 * CAR_LENGTH - CAR_REAR_OVERHANG  # box centre ahead of the rear axle
+            acts.append(
+                Actor(
+                    x + off * math.cos(yaw),
+                    y + off * math.sin(yaw),
+                    yaw,
+                    vx,
+                    vy,
+                    0.5 * CAR_LENGTH,
+                    0.5 * CAR_WIDTH,
+                )
+            )
+        off = 0.5 * CAR_LENGTH - CAR_REAR_OVERHANG
+        for car in self.oncoming:
+            x, y, yaw, vx, vy = car.state()
             acts.append(
                 Actor(
                     x + off * math.cos(yaw),

@@ -104,6 +104,16 @@ class LeadVehicleSpec:
     height: float = 1.5
 
 
+@dataclass(frozen=True)
+class OncomingVehicleSpec:
+    """A car in the oncoming lane driving at a constant speed from s0 (at t = 0) along `path` (the
+    oncoming lane's centre line in its own driving direction)."""
+
+    path: Polyline
+    s0: float
+    speed: float  # m/s
+
+
 @dataclass
 class ScenarioSpec:
     name: str
@@ -126,3 +136,8 @@ class ScenarioSpec:
     # owner's drive request at sim time drive_request_time_s, then drives on to the goal.
     park_s: float | None = None
     drive_request_time_s: float | None = None
+    oncoming: list[OncomingVehicleSpec] = field(default_factory=list)
+    # route s of the near face of a blocker the ego may pass only with help (System 2): success still
+    # needs the goal; a stop before it without a collision is reported as `safe_stop`
+    stall_at_s: float | None = None
+    oncoming_lane_offsets: tuple[float, ...] = ()  # oncoming lanes the map tells the stack about

@@ -94,6 +94,7 @@ class Metrics:
     parked: bool = False  # stopped at the parking spot for PARK_HOLD_S before the drive request
     parked_time_s: float = 0.0
     drive_requested: bool = False
+    safe_stop: bool = False  # held a stop before stall_at_s (a blocker passable only with System 2's help)
     events: list[dict] = field(default_factory=list)
     _prev_front_s: float | None = None
     _prev_v: float | None = None
@@ -101,6 +102,7 @@ class Metrics:
     _accels: list = field(default_factory=list)
     _stopped_since: float | None = None
     _parked_since: float | None = None
+    _stall_stopped_since: float | None = None
     _contacts: set = field(default_factory=set)
 
     def reset_motion_history(self) -> None:
@@ -208,6 +210,17 @@ class Metrics:
             else:
                 self._stopped_since = None
 
+        if spec.stall_at_s is not None and not self.safe_stop:
+            near = spec.stall_at_s - SAFE_STOP_WINDOW_M <= front_s <= spec.stall_at_s
+            if v < STOP_SPEED and near and self.collisions == 0:
+                if self._stall_stopped_since is None:
+                    self._stall_stopped_since = t
+                if t - self._stall_stopped_since >= SAFE_STOP_HOLD_S - 1e-9:
+                    self.safe_stop = True
+                    self._event(t, "safe_stop", x, y)
+            else:
+                self._stall_stopped_since = None
+
     def _update_parking(self, t: float, x: float, y: float, v: float, dt: float) -> None:
         spec = self.spec
         at_spot = abs(self.route_s - spec.park_s) <= PARK_WINDOW_M
@@ -258,5 +271,7 @@ class Metrics:
                 if self.spec.park_s is not None
                 else {}
             ),
+            # a safe stop (held 2 s, no collision so far) before a blocker of either kind
+            "safe_stop": bool((self.stopped_safely or self.safe_stop) and self.collisions == 0),
             "events": list(self.events),
         }

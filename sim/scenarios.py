@@ -16,6 +16,7 @@ from sim.layout import (
     CrosswalkSpec,
     LeadVehicleSpec,
     ObstacleSpec,
+    OncomingVehicleSpec,
     PedestrianSpec,
     RoadSpec,
     ScenarioSpec,
@@ -272,6 +273,105 @@ def _park_and_lend(rng: np.random.Generator) -> ScenarioSpec:
     )
 
 
+# Oncoming traffic on a two-way street (sim/traffic.py: responsible drivers that brake for a car in their
+# lane, and count it). The camera BEV sees 40 m, so the ego cannot see every car that could meet it
+# during a ~5 s pass; it must never make a car it can see brake.
+_ONCOMING_SPEED = (5.0, 6.5)
+
+
+def _oncoming_traffic(
+    rng: np.random.Generator, road: RoadSpec, s_event: float, n_before: tuple[int, int]
+) -> list[OncomingVehicleSpec]:
+    """Cars in the oncoming lane passing s_event (road reference s) at scheduled times: a few close
+    together while the ego arrives and waits (gaps too short to pass), then a long gap, then one more."""
+    lane = road.reference.offset(road.lane_offsets[1])
+    path = type(lane)(lane.points[::-1].copy())  # the oncoming lane in its own driving direction
+    s_event_path = path.length - s_event
+    speed = float(rng.uniform(*_ONCOMING_SPEED))
+    times = []
+    t = float(rng.uniform(7.0, 11.0))
+    for _ in range(int(rng.integers(n_before[0], n_before[1] + 1))):
+        times.append(t)
+        t += float(rng.uniform(2.5, 4.0))  # ~8-22 m bumper to bumper: no room to pass
+    times.append(t + float(rng.uniform(20.0, 26.0)))  # after the gap
+    cars = []
+    for t_pass in times:
+        s0 = s_event_path - speed * t_pass
+        if s0 >= 0.0:  # a car that would have to start beyond the road end is left out
+            cars.append(OncomingVehicleSpec(path=path, s0=round(s0, 3), speed=round(speed, 3)))
+    return cars
+
+
+def _stalled_vehicle(rng: np.random.Generator) -> ScenarioSpec:
+    s_stall = float(rng.uniform(60, 75))
+    total = float(rng.uniform(160, 190))
+    road, route = _road_and_route(rng, _gentle_pieces(rng, s_stall - 35, s_stall + 40, total), _ONE_EACH_WAY)
+    x, y = route.offset_point(s_stall, float(rng.uniform(-0.2, 0.2)))
+    h = route.heading(s_stall)
+    stalled = ObstacleSpec("parked_car", x, y, h + float(rng.uniform(-0.05, 0.05)), 4.5, 1.8, 1.5)
+    s_ref = road.reference.project(x, y)[0]
+    return ScenarioSpec(
+        name="car_stalled_vehicle",
+        roads=[road],
+        route=route,
+        ego_start_s=EGO_START_S,
+        goal_s=route.length - GOAL_MARGIN_S,
+        speed_limit=10.0,
+        time_limit_s=60.0,
+        obstacles=[stalled],
+        oncoming=_oncoming_traffic(rng, road, s_ref, (1, 3)),
+        stall_at_s=s_stall - 2.25,
+        oncoming_lane_offsets=(LANE_WIDTH,),
+    )
+
+
+def _construction_zone(rng: np.random.Generator) -> ScenarioSpec:
+    s_zone = float(rng.uniform(60, 75))  # first cone of the taper
+    length = float(rng.uniform(12.0, 24.0))  # closed stretch after the taper
+    taper = 8.0
+    total = float(rng.uniform(170, 200))
+    road, route = _road_and_route(
+        rng, _gentle_pieces(rng, s_zone - 35, s_zone + taper * 2 + length + 30, total), _ONE_EACH_WAY
+    )
+    h = route.heading(s_zone)
+    cones: list[ObstacleSpec] = []
+
+    def cone(s: float, lat: float) -> None:
+        cx, cy = route.offset_point(s, lat)
+        cones.append(ObstacleSpec("cone", cx, cy, route.heading(s), 0.4, 0.4, 0.75))
+
+    # Taper in: from the kerb diagonally to the centre line; then cones along the centre line (the lane's
+    # left edge); a barrier across the closed lane; taper out. Lateral offsets from the ego lane centre.
+    edge_in, centre = -1.5, 0.5 * LANE_WIDTH - 0.2
+    for k in range(5):
+        cone(s_zone + k * taper / 4, edge_in + (centre - edge_in) * k / 4)
+    n_line = max(2, int(length / 4.0))
+    for k in range(1, n_line + 1):
+        cone(s_zone + taper + k * length / n_line, centre)
+    # barriers across the closed lane every ~8 m: no way back into it before the zone ends
+    barriers = []
+    for k in range(max(1, int(length / 8.0) + 1)):
+        bx, by = route.offset_point(s_zone + taper + 2.0 + 8.0 * k, -0.2)
+        barriers.append(ObstacleSpec("box", bx, by, h + math.pi / 2, 0.5, 2.6, 1.0))
+    s_out = s_zone + taper + length
+    for k in range(1, 5):
+        cone(s_out + k * taper / 4, centre + (edge_in - centre) * k / 4)
+    s_ref = road.reference.project(*route.offset_point(s_zone + taper, 0.0))[0]
+    return ScenarioSpec(
+        name="car_construction_zone",
+        roads=[road],
+        route=route,
+        ego_start_s=EGO_START_S,
+        goal_s=route.length - GOAL_MARGIN_S,
+        speed_limit=10.0,
+        time_limit_s=60.0,
+        obstacles=[*cones, *barriers],
+        oncoming=_oncoming_traffic(rng, road, s_ref, (0, 2)),
+        stall_at_s=s_zone - 0.2,
+        oncoming_lane_offsets=(LANE_WIDTH,),
+    )
+
+
 _BUILDERS: dict[str, tuple[Callable[[np.random.Generator], ScenarioSpec], str]] = {
     "car_lane_follow": (_lane_follow, "Curvy road, no actors: keep the lane and reach the goal."),
     "car_static_obstacle": (
@@ -289,6 +389,16 @@ _BUILDERS: dict[str, tuple[Callable[[np.random.Generator], ScenarioSpec], str]] 
     "car_lead_vehicle": (
         _lead_vehicle,
         "Lead vehicle slows, brakes hard to a stop, waits, drives on: keep a safe gap.",
+    ),
+    "car_stalled_vehicle": (
+        _stalled_vehicle,
+        "A stalled car in the ego lane of a two-way road with oncoming traffic: wait for a gap, pass it via "
+        "the oncoming lane with System 2's advice, reach the goal (alone: a safe stop).",
+    ),
+    "car_construction_zone": (
+        _construction_zone,
+        "Cones and a barrier close the ego lane; the detour through the oncoming lane is marked by cones: "
+        "follow it with System 2's advice, reach the goal (alone: a safe stop).",
     ),
     "car_park_and_lend": (
         _park_and_lend,

@@ -16,7 +16,14 @@ import numpy as np
 import pybullet as p
 
 from sim.appearance import LAMP_LIT, LAMP_OFF, Palette
-from sim.layout import LeadVehicleSpec, ObstacleSpec, PedestrianSpec, RoadSpec, ScenarioSpec
+from sim.layout import (
+    LeadVehicleSpec,
+    ObstacleSpec,
+    OncomingVehicleSpec,
+    PedestrianSpec,
+    RoadSpec,
+    ScenarioSpec,
+)
 from sim.semantics import Tag
 
 # Heights of the stacked visual layers (top faces), far enough apart to avoid z-fighting at range.
@@ -100,6 +107,7 @@ class World:
         self.light_bodies = [self._build_light(i) for i in range(len(spec.lights))]
         self.pedestrian_ids = [self._build_pedestrian(ped, i) for i, ped in enumerate(spec.pedestrians)]
         self.lead_id = self._build_lead(spec.lead) if spec.lead is not None else None
+        self.oncoming_ids = [self._build_oncoming(o, i) for i, o in enumerate(spec.oncoming)]
         self.ego_id = self._build_ego()
         self.light_states = ["" for _ in spec.lights]
         self._lut_cache: np.ndarray | None = None
@@ -378,6 +386,13 @@ class World:
     def _build_lead(self, lead: LeadVehicleSpec) -> int:
         x, y, h = lead.path.sample(lead.s0)
         body = self._solid_boxes(car_boxes(), (x, y, 0.0), h, self.palette.vehicle[0], Tag.VEHICLE)
+        self.collidable.append(body)
+        return body
+
+    def _build_oncoming(self, car: OncomingVehicleSpec, i: int) -> int:
+        x, y, h = car.path.sample(min(max(car.s0, 0.0), car.path.length))
+        colour = self.palette.vehicle[(i + 1) % len(self.palette.vehicle)]
+        body = self._solid_boxes(car_boxes(), (x, y, 0.0), h, colour, Tag.VEHICLE)
         self.collidable.append(body)
         return body
 

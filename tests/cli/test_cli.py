@@ -40,12 +40,12 @@ def fleetpilot(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-def test_scenario_list_names_the_five_car_scenarios():
+def test_scenario_list_names_the_car_scenarios():
     out = fleetpilot("scenario", "list")
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
     assert set(CAR_SCENARIOS) <= set(listed)
-    assert len(CAR_SCENARIOS) == 6
+    assert len(CAR_SCENARIOS) == 8  # the foundation's five, two System 2 scenarios, one parking scenario
 
 
 @pytest.mark.parametrize(

@@ -30,15 +30,35 @@ class OracleDriver:
         self.sim = sim
         self.spec = sim.spec
         self.ignore = ignore
+        self.passing = False  # System 2 scenarios: committed to the detour through the oncoming lane
 
     def _stop_speed(self, gap: float) -> float:
         """Highest speed from which we can still stop within `gap` metres at comfortable deceleration."""
         return math.sqrt(2.0 * COMFORT_DECEL * max(0.0, gap - STOP_MARGIN))
 
+    def _zone_end(self) -> float:
+        """Route s past the last obstacle (System 2 scenarios: where the detour may end)."""
+        return max(self.spec.route.project(o.x, o.y)[0] for o in self.spec.obstacles) + 6.0
+
+    def _oncoming_clear(self, front_s: float) -> bool:
+        """No oncoming car reaches the detour before the ego is through it (ground truth, 3 s margin)."""
+        end = self._zone_end()
+        t_through = 2.0 * math.sqrt(max(end - front_s, 0.0) / 1.5) + 3.0  # from rest at ~1.5 m/s²
+        for car in self.sim.oncoming:
+            x, y, _, vx, vy = car.state()
+            s_c = self.spec.route.project(x, y)[0]
+            v = max(math.hypot(vx, vy), 0.1)
+            if s_c > front_s - 8.0 and (s_c - end) / v < t_through:
+                return False
+        return True
+
     def _lane_offset(self, s: float) -> float:
         spec = self.spec
         if "obstacles" in self.ignore:
             return 0.0
+        detour = spec.stall_at_s is not None and spec.oncoming_lane_offsets and self.passing
+        if detour and spec.stall_at_s - 10.0 <= s <= self._zone_end() + 2.0:
+            return spec.oncoming_lane_offsets[0]
         if spec.adjacent_lane_offsets and spec.obstacles and spec.blocked_at_s is None:
             s_obs = min(spec.route.project(o.x, o.y)[0] for o in spec.obstacles)
             if s_obs - 40.0 <= s <= s_obs + 12.0:
@@ -72,6 +92,15 @@ class OracleDriver:
                 gap = cw_s - 0.5 * cw.depth - front_s
                 if gap > -1.0:
                     v_cmd = min(v_cmd, self._stop_speed(gap))
+
+        if spec.stall_at_s is not None and "obstacles" not in self.ignore and not self.passing:
+            gap = spec.stall_at_s - 10.0 - front_s
+            if gap < 3.0 and ego.v < 0.5 and self._oncoming_clear(front_s):
+                self.passing = True
+            else:
+                v_cmd = min(v_cmd, self._stop_speed(gap + STOP_MARGIN))
+        if self.passing and front_s < self._zone_end():
+            v_cmd = min(v_cmd, 6.0)
 
         if spec.blocked_at_s is not None and "obstacles" not in self.ignore:
             v_cmd = min(v_cmd, self._stop_speed(spec.blocked_at_s - front_s - 1.0))

@@ -29,6 +29,8 @@ def test_list_scenarios_matches_names():
         "car_pedestrian_crossing",
         "car_lead_vehicle",
         "car_park_and_lend",
+        "car_stalled_vehicle",
+        "car_construction_zone",
     }
 
 

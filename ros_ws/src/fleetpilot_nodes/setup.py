@@ -11,6 +11,7 @@ NODES = [
     "locomotion_node",
     "shared_sim_node",
     "fleet_agent_node",
+    "reasoner_bridge_node",
 ]
 
 setup(

@@ -51,6 +51,11 @@ def parameter_spec() -> dict[str, Param]:
         "path_speed_tolerance": Param(
             0.2, "m/s, a pose is dropped only if the speed recovered from the remaining ones stays this close"
         ),
+        "system2_wait_s": Param(
+            0.0,
+            "lockstep only: wall s the frame after a System 2 query waits for the bridge's reply (then goes "
+            "on without it); 0 = never wait (live runs: advice is used whenever it arrives)",
+        ),
         **embodiment_spec(),
         **dataclass_spec("planner", PlannerParams),
     }
@@ -83,6 +88,17 @@ class PlanningNode(Node):
         )
         self._pending = None  # inputs that arrived before the route
         self._drive_requested = False
+        # System 2 (planning/system2.py): queries out, replies in. In lockstep (system2_wait_s > 0) the frame
+        # after a query is deferred until its reply or the wait runs out, so the advice lands on the same
+        # frame in every run of a seed; the node never blocks (the executor keeps spinning meanwhile).
+        self.pub_query = self.create_publisher(String, "system2/query", 10)
+        self.create_subscription(String, "system2/advice", self._on_advice, 10)
+        self._awaiting: tuple[str, float] | None = None  # (frame_id, wall deadline)
+        self._deferred = None
+        self.system2_waits = 0  # frames that waited for a reply
+        self.system2_wait_timeouts = 0
+        if float(self.p["system2_wait_s"]) > 0:
+            self.create_timer(0.05, self._wait_timeout)
         self.create_subscription(String, "map/route", self._on_route, latched_qos())
         self.create_subscription(Bool, "fleet/drive_request", self._on_drive_request, latched_qos())
         self.create_subscription(
@@ -118,9 +134,39 @@ class PlanningNode(Node):
             if self.planner is not None:
                 self.planner.release_park()
 
+    def _on_advice(self, msg: String) -> None:
+        import json
+
+        try:
+            reply = json.loads(msg.data)
+            frame_id = str(reply["frame_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            self.get_logger().warning(f"ignoring a malformed system2 reply: {exc!r}")
+            return
+        if self.planner is not None:
+            self.planner.system2.on_reply(reply)
+        if self._awaiting is not None and self._awaiting[0] == frame_id:
+            self._release()
+
+    def _wait_timeout(self) -> None:
+        if self._awaiting is not None and time.perf_counter() > self._awaiting[1]:
+            self.system2_wait_timeouts += 1
+            self.get_logger().warning(f"no System 2 reply for {self._awaiting[0]}: going on without it")
+            self._release()
+
+    def _release(self) -> None:
+        self._awaiting = None
+        if self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            self._on_inputs(*deferred)
+
     def _on_inputs(self, grid: OccupancyGrid, status: DiagnosticArray, odom: OdometryMsg) -> None:
         if self.planner is None:
             self._pending = (grid, status, odom)
+            return
+        if self._awaiting is not None:
+            self.system2_waits += 1
+            self._deferred = (grid, status, odom)
             return
         perception = conv.perception_from_ros(grid, status)
         ego = EgoState.from_odometry(conv.odometry_from_msg(odom))
@@ -130,6 +176,23 @@ class PlanningNode(Node):
         self.stage_ms[perception.stamp_ns] = ms
         self._answer.publish(traj.stamp_ns, self.pub_path, conv.path_from_trajectory(self._published(traj)))
         self.pub_diag.publish(conv.planning_status(traj, ms))
+        query = self.planner.system2_query
+        if query is not None:
+            import json
+
+            if float(self.p["system2_wait_s"]) > 0:
+                self._awaiting = (query["frame_id"], time.perf_counter() + float(self.p["system2_wait_s"]))
+            self.pub_query.publish(String(data=json.dumps(query)))
+
+    def result_fields(self) -> dict:
+        """System 2 counters for the scenario JSON (only where the map offers System 2 an oncoming lane)."""
+        if self.planner is None or self.planner.system2.oncoming is None:
+            return {}
+        return {
+            **self.planner.system2.counters.as_dict(),
+            "system2_frames_waited": self.system2_waits,
+            "system2_wait_timeouts": self.system2_wait_timeouts,
+        }
 
     def _published(self, traj: Trajectory) -> Trajectory:
         gap = float(self.p["path_max_gap"])
