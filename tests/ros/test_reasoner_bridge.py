@@ -42,7 +42,7 @@ def run_bridge(tmp_path, fault, queries, wait_s):
     spin for wait_s. Returns (replies, timer ticks of a 10 ms feeder timer, bridge counters)."""
     replies, ticks = [], []
     route = RouteMap(
-        np.stack([np.arange(0.0, 200.0), np.zeros(200)], axis=1), 3.5, 10.0, (), (), None, (3.5,)
+        np.stack([np.arange(0.0, 200.0), np.zeros(200)], axis=1), 3.5, 10.0, oncoming_lane_offsets=(3.5,)
     )
     from fleetpilot_nodes import conversions as conv
 
