@@ -36,7 +36,8 @@ bench: $(STAMP)
 
 # The full acceptance sweep of the foundation issue: five scenarios × seeds 0–19, twice.
 acceptance: $(STAMP)
-	$(BIN)/fleetpilot scenario sweep --seeds 0:20 --repeat 2 --json runs/acceptance.json
+	$(BIN)/fleetpilot scenario sweep --seeds 0:20 --repeat 2 --json runs/acceptance.json \
+	  --scenarios car_lane_follow,car_static_obstacle,car_red_light,car_pedestrian_crossing,car_lead_vehicle
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
