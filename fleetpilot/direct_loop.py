@@ -31,6 +31,32 @@ def default_params_file(name: str = "car.yaml") -> Path:
     return resolve_package_file(Path("config") / name)
 
 
+def perceiver_from_params(camera_model, perc_p: dict[str, Any]):
+    """The Perceiver the perception node would build from its parameters (one place for all loops)."""
+    from perception.pipeline import Perceiver
+
+    bev = perc_p.get("bev") or {}
+    return Perceiver(
+        camera_model,
+        model_path=perc_p.get("model_path") or None,
+        threads=int(perc_p.get("threads", 1)),
+        bev={k: tuple(v) if isinstance(v, list) else v for k, v in bev.items()},
+    )
+
+
+def planner_from_params(route_map: dict, plan_p: dict[str, Any]):
+    """The Planner the planning node would build from its parameters and the sim's route message."""
+    from planning.params import PlannerParams, embodiment_from_dict
+    from planning.planner import Planner
+    from planning.types import RouteMap
+
+    return Planner(
+        embodiment_from_dict(plan_p["embodiment"]),
+        RouteMap.from_dict(route_map),
+        PlannerParams.from_dict(plan_p.get("planner", {})),
+    )
+
+
 def run_direct(
     scenario: str,
     seed: int,
@@ -41,7 +67,6 @@ def run_direct(
     cloud_fault: str | None = None,
     time_limit_s: float | None = None,
 ) -> dict:
-    from perception.pipeline import Perceiver
     from planning.controller import Controller, ControllerParams
     from planning.params import PlannerParams, embodiment_from_dict
     from planning.planner import Planner
@@ -64,13 +89,7 @@ def run_direct(
         odom_noise=float(sim_p.get("odom_noise", 0.0)),
         time_limit_s=time_limit_s,
     ) as sim:
-        bev = perc_p.get("bev") or {}
-        perceiver = Perceiver(
-            sim.camera_model,
-            model_path=perc_p.get("model_path") or None,
-            threads=int(perc_p.get("threads", 1)),
-            bev={k: tuple(v) if isinstance(v, list) else v for k, v in bev.items()},
-        )
+        perceiver = perceiver_from_params(sim.camera_model, perc_p)
         route = RouteMap.from_dict(sim.route_map())
         planner = Planner(
             embodiment_from_dict(plan_p["embodiment"]),

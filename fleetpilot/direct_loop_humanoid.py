@@ -13,34 +13,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleetpilot.direct_loop import default_params_file, load_node_params
+from fleetpilot.direct_loop import (
+    default_params_file,
+    load_node_params,
+    perceiver_from_params,
+    planner_from_params,
+)
 
 
 def build_humanoid_stack(sim, params_file: Path | None = None) -> tuple[Any, Any, Any]:
     """(perceiver, planner, locomotion) for a humanoid simulation, from the parameter file."""
-    from perception.pipeline import Perceiver
     from planning.locomotion import LocomotionController, LocomotionPolicy
-    from planning.params import PlannerParams, embodiment_from_dict
     from planning.path_follow import PathFollowParams, PathLocomotion
-    from planning.planner import Planner
-    from planning.types import RouteMap
 
     params_file = params_file or default_params_file("humanoid.yaml")
     perc_p = load_node_params(params_file, "perception")
     plan_p = load_node_params(params_file, "planning")
     loco_p = load_node_params(params_file, "locomotion")
-    bev = perc_p.get("bev") or {}
-    perceiver = Perceiver(
-        sim.camera_model,
-        model_path=perc_p.get("model_path") or None,
-        threads=int(perc_p.get("threads", 1)),
-        bev={k: tuple(v) if isinstance(v, list) else v for k, v in bev.items()},
-    )
-    planner = Planner(
-        embodiment_from_dict(plan_p["embodiment"]),
-        RouteMap.from_dict(sim.route_map()),
-        PlannerParams.from_dict(plan_p.get("planner", {})),
-    )
+    perceiver = perceiver_from_params(sim.camera_model, perc_p)
+    planner = planner_from_params(sim.route_map(), plan_p)
     policy = LocomotionPolicy(loco_p.get("model_path") or None, threads=int(loco_p.get("threads", 1)))
     locomotion = PathLocomotion(
         PathFollowParams.from_dict(loco_p.get("locomotion", {})), LocomotionController(policy)

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleetpilot.direct_loop import default_params_file, load_node_params
+from fleetpilot.direct_loop import (
+    default_params_file,
+    load_node_params,
+    perceiver_from_params,
+    planner_from_params,
+)
 from fleetpilot.direct_loop_humanoid import build_humanoid_stack, replan
 
 
@@ -36,11 +41,9 @@ def run_direct_shared(
     humanoid_params: Path | None = None,
     on_finish: Callable[[Any], None] | None = None,
 ) -> dict:
-    from perception.pipeline import Perceiver
     from planning.controller import Controller, ControllerParams
-    from planning.params import PlannerParams, embodiment_from_dict
-    from planning.planner import Planner
-    from planning.types import EgoState, RouteMap
+    from planning.params import embodiment_from_dict
+    from planning.types import EgoState
     from sim.shared_sim import SharedSimulation
     from sim.types import DriveCommand, JointEffortCommand
 
@@ -55,18 +58,8 @@ def run_direct_shared(
 
     started = time.perf_counter()
     with SharedSimulation(scenario, seed) as sim:
-        bev = perc_p.get("bev") or {}
-        car_perceiver = Perceiver(
-            sim.camera_model,
-            model_path=perc_p.get("model_path") or None,
-            threads=int(perc_p.get("threads", 1)),
-            bev={k: tuple(v) if isinstance(v, list) else v for k, v in bev.items()},
-        )
-        car_planner = Planner(
-            embodiment_from_dict(plan_p["embodiment"]),
-            RouteMap.from_dict(sim.route_map()),
-            PlannerParams.from_dict(plan_p.get("planner", {})),
-        )
+        car_perceiver = perceiver_from_params(sim.camera_model, perc_p)
+        car_planner = planner_from_params(sim.route_map(), plan_p)
         controller = Controller(
             embodiment_from_dict(ctrl_p["embodiment"]),
             ControllerParams.from_dict(ctrl_p.get("controller", {})),
