@@ -14,7 +14,11 @@ Two sampling profiles (``PROFILES``):
   light phases drawn per state (red/yellow/green equally; yellow is 3 s of a 60 s cycle); and
   ``HUMANOID_FRACTION`` of the frames from a humanoid's head camera (height 1.2–1.7 m, pitch 0–25°
   down, anywhere across road and sidewalks, any heading, the ego car hidden), because one model
-  serves both robots.
+  serves both robots. And in ``CAR_VIEW_HUMANOID_FRACTION`` of its car-camera frames the humanoid
+  robot itself (pybullet's ``humanoid_symmetric`` body, its own colours, a random walking-like pose)
+  stands 4–30 m ahead, labelled pedestrian: in the shared world the car must see the humanoid as what it
+  is, and a body it never saw reads as background (its placements use a separate random stream, so the
+  other draws of a scene are those of generator 5).
 * ``humanoid`` — the ``train`` sampler with every frame from the humanoid head camera (evaluation of
   the humanoid's view).
 
@@ -32,18 +36,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pybullet as p
 from tqdm import tqdm
 
 from perception.classes import labels_from_tags
 from sim.camera import CAMERA_HFOV
 
-GENERATOR_VERSION = 5  # 4: 60 deg camera, 0.5 m wide pedestrians; 5: sampling profiles (car frames unchanged)
+# 4: 60 deg camera, 0.5 m wide pedestrians; 5: sampling profiles (car frames unchanged);
+# 6: the humanoid body in the train profile's car views (car frames unchanged)
+GENERATOR_VERSION = 6
 SEEDS_PER_SHARD = 25
 CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
 PROFILES = ("car", "train", "humanoid")
 HUMANOID_FRACTION = 0.15
 HUMANOID_CAMERA_HEIGHT_M = (1.2, 1.7)
 HUMANOID_CAMERA_PITCH_RAD = (0.0, math.radians(25.0))
+CAR_VIEW_HUMANOID_FRACTION = 0.3
+CAR_VIEW_HUMANOID_RANGE_M = (4.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -212,6 +221,47 @@ def sample_train_view(
     return Placement(s, lateral, yaw, jitter), True
 
 
+class CarViewHumanoid:
+    """The humanoid robot as a prop in a car-world scene: posed, never simulated. Its base sits at a
+    random point in the camera's field of view, its 17 joints at a walking-like random posture (normal
+    around zero, clipped to the joint limits), torso 1.15–1.35 m high (a walking gait's range), any yaw."""
+
+    def __init__(self, sim, rng: np.random.Generator):
+        from sim.humanoid import HumanoidBody
+        from sim.semantics import Tag
+
+        self._sim = sim
+        self._rng = rng
+        self.body = HumanoidBody(
+            sim.world.client, [sim.world.ground_id], x=1e4, y=1e4, rng=rng, setup_physics=False
+        )
+        sim.world._register(self.body.body_id, Tag.PEDESTRIAN)
+        self.hide()
+
+    def hide(self) -> None:
+        p.resetBasePositionAndOrientation(
+            self.body.body_id, [1e4, -1e4, 1.3], [0, 0, 0, 1], physicsClientId=self.body.client
+        )
+
+    def place_in_view(self, x: float, y: float, heading: float, hfov: float = CAMERA_HFOV) -> None:
+        """Stand the body somewhere a camera at (x, y) looking along `heading` sees it."""
+        from sim.humanoid import JOINT_INDICES
+
+        rng, b = self._rng, self.body
+        distance = rng.uniform(*CAR_VIEW_HUMANOID_RANGE_M)
+        bearing = heading + rng.uniform(-0.4, 0.4) * hfov
+        bx, by = x + distance * math.cos(bearing), y + distance * math.sin(bearing)
+        lo, hi = b.joint_lower, b.joint_upper
+        q = np.clip(rng.normal(0.0, 0.35, size=len(JOINT_INDICES)), lo, hi)
+        for j, qj in zip(JOINT_INDICES, q, strict=True):
+            p.resetJointState(b.body_id, j, float(qj), 0.0, physicsClientId=b.client)
+        yaw = rng.uniform(-math.pi, math.pi)
+        quat = p.getQuaternionFromEuler([rng.normal(0.0, 0.05), rng.normal(0.0, 0.08), yaw])
+        p.resetBasePositionAndOrientation(
+            b.body_id, [bx, by, rng.uniform(1.15, 1.35)], quat, physicsClientId=b.client
+        )
+
+
 def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarray, np.ndarray]:
     """Render `frames` labelled frames of scene `seed` with sampling `profile` (see module doc).
     Returns rgb (N,H,W,3), labels (N,H,W)."""
@@ -239,6 +289,9 @@ def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarr
         # Scene times spread over the scenario's duration so lights show every phase and walkers and
         # the lead vehicle appear at different places.
         t_max = float(sim.time_limit_s)
+        # its own stream: adding the humanoid prop leaves every other draw of the scene as it was
+        prop_rng = np.random.default_rng([seed, 0x4B1D])
+        prop = CarViewHumanoid(sim, prop_rng) if profile == "train" else None
         for i in range(frames):
             humanoid = False
             if profile == "car":
@@ -251,6 +304,11 @@ def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarr
             sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
             if humanoid:  # a walking robot has no car around its camera
                 sim.world.set_pose(sim.world.ego_id, sim.ego.x + 1e4, sim.ego.y + 1e4, 0.0)
+            if prop is not None:
+                if not humanoid and prop_rng.random() < CAR_VIEW_HUMANOID_FRACTION:
+                    prop.place_in_view(sim.ego.x, sim.ego.y, sim.ego.yaw)
+                else:
+                    prop.hide()
             frame = sim.render_camera(pose_jitter=p.jitter, ground_truth=True)
             if frame.tags is None:
                 raise RuntimeError("sim.render_camera(ground_truth=True) returned no tags")
@@ -344,8 +402,8 @@ def load(data_dir: Path, seeds: range | list[int] | None = None) -> tuple[np.nda
         raise FileNotFoundError(f"no shards in {data_dir}; generate them with perception.dataset.generate")
     wanted = None if seeds is None else {int(s) for s in seeds}
     rgbs, labels, frame_seeds = [], [], []
-    for p in paths:
-        with np.load(p) as z:
+    for path in paths:
+        with np.load(path) as z:
             keep = slice(None) if wanted is None else np.isin(z["seeds"], list(wanted))
             rgbs.append(z["rgb"][keep])
             labels.append(z["labels"][keep])

@@ -100,3 +100,21 @@ def test_generate_keeps_profiles_apart(tmp_path, monkeypatch, synthetic_frames):
     assert seen[2:] == ["car", "car"]
     _, _, seeds = dataset.load(tmp_path)
     assert seeds.tolist() == [0, 1]
+
+
+def test_train_profile_shows_the_humanoid_robot_to_the_car_as_a_pedestrian(monkeypatch):
+    """The shared world's car must learn the humanoid body: in train-profile car views it stands in
+    the field of view, labelled pedestrian; the car profile (held-out evaluation) never holds it."""
+    monkeypatch.setattr(dataset, "CAR_VIEW_HUMANOID_FRACTION", 1.0)
+    monkeypatch.setattr(dataset, "CAR_VIEW_HUMANOID_RANGE_M", (6.0, 7.0))
+    monkeypatch.setattr(dataset, "HUMANOID_FRACTION", 0.0)
+    with_prop = dataset.render_scene(6, 3, profile="train")
+    pedestrian_px = (with_prop[1] == Cls.PEDESTRIAN).reshape(3, -1).sum(axis=1)
+    # 6-7 m ahead the body covers 70-400 pixels of a 160x120 frame (posture, partly at the edge)
+    assert (pedestrian_px > 30).all(), pedestrian_px
+    monkeypatch.setattr(dataset, "CAR_VIEW_HUMANOID_FRACTION", 0.0)
+    without = dataset.render_scene(6, 3, profile="train")
+    # its own random stream: the rest of the scene is drawn exactly as without it
+    same = with_prop[1] == without[1]
+    assert same.mean() > 0.9
+    assert not same.all()

@@ -17,7 +17,7 @@ from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
 from fleetpilot_nodes.planning_node import dataclass_spec, embodiment_spec, load_embodiment
 from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
-from planning.types import EgoState
+from planning.types import EgoState, Trajectory
 
 
 def _controller_params_class():
@@ -43,19 +43,32 @@ class ControlNode(Node):
         self.pub_cmd = self.create_publisher(TwistStamped, "cmd_vel", qos)
         self._answer = LastAnswer()
         self._sync = StampSync(["path", "odom"], self._on_inputs, queue_size=8, on_repeat=self._answer.repeat)
-        self.create_subscription(
-            Path, "planning/path", lambda m: self._sync.add("path", conv.stamp_of(m), m), qos
-        )
+        # raw: the path arrives as CDR bytes and is read without building a message object per pose
+        self.create_subscription(Path, "planning/path", self._on_path, qos, raw=True)
+        self.rejected_paths = 0
         self.create_subscription(
             OdometryMsg,
             "odom",
-            lambda m: self._sync.add("odom", conv.stamp_of(m), m),
+            conv.add_by_header_stamp(self._sync.add, "odom", self.get_logger()),
             stream_qos(bool(self.p["reliable_qos"]), 20),
+            raw=True,  # 60 Hz, one per camera frame used: see cdr.py
         )
 
-    def _on_inputs(self, path: Path, odom: OdometryMsg) -> None:
-        traj = conv.trajectory_from_path(path)
-        ego = EgoState.from_odometry(conv.odometry_from_msg(odom))
+    def _on_path(self, data: bytes) -> None:
+        try:
+            traj = conv.trajectory_from_path_bytes(data)
+        except ValueError as exc:
+            self.rejected_paths += 1
+            self.get_logger().warning(f"dropping an unusable planning/path: {exc}", throttle_duration_sec=1.0)
+            return
+        self._sync.add("path", traj.stamp_ns, traj)
+
+    def _on_inputs(self, traj: Trajectory, odom: bytes) -> None:
+        try:
+            ego = EgoState.from_odometry(conv.odometry_from_bytes(odom))
+        except ValueError as exc:
+            self.get_logger().warning(f"dropping a frame with unreadable odometry: {exc}")
+            return
         t0 = time.perf_counter()
         cmd = self.controller.command(traj, ego)
         self.stage_ms[traj.stamp_ns] = (time.perf_counter() - t0) * 1e3

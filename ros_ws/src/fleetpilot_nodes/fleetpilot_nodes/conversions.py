@@ -21,6 +21,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import Header, String
 
+from fleetpilot_nodes import cdr
 from perception.classes import GROUND_CLASSES, OBSTACLE_CLASSES
 from perception.types import BevGrid, LightState, PerceptionOutput, TrafficLightObservation
 from planning.types import ControlCommand, RouteMap, Trajectory
@@ -169,6 +170,33 @@ def odometry_to_msg(odom: Odometry) -> OdometryMsg:
     msg.twist.twist.linear.y = float(odom.vy)
     msg.twist.twist.angular.z = float(odom.yaw_rate)
     return msg
+
+
+def odometry_from_bytes(data: bytes) -> Odometry:
+    """odometry_from_msg for a serialised nav_msgs/Odometry (raw subscriptions); ValueError if not one."""
+    from rclpy.serialization import deserialize_message
+
+    try:
+        msg = deserialize_message(data, OdometryMsg)
+    except Exception as exc:  # rclpy's own error type is not public
+        raise ValueError(f"not a serialised nav_msgs/Odometry: {exc}") from exc
+    return odometry_from_msg(msg)
+
+
+def add_by_header_stamp(add, name: str, logger):
+    """A raw-subscription callback that offers the bytes to StampSync.add(name, stamp, bytes), keyed
+    by the header stamp read from the bytes: only the message a set uses is ever deserialised (see
+    cdr.py). Bytes without a readable header are logged and dropped."""
+
+    def on_bytes(data: bytes) -> None:
+        try:
+            stamp = cdr.header_stamp_ns(data)
+        except ValueError as exc:
+            logger.warning(f"dropping a {name} message: {exc}", throttle_duration_sec=1.0)
+            return
+        add(name, stamp, data)
+
+    return on_bytes
 
 
 def odometry_from_msg(msg: OdometryMsg) -> Odometry:
@@ -330,57 +358,54 @@ def planning_status(traj: Trajectory, planning_ms: float = 0.0) -> DiagnosticArr
 # --- trajectory ----------------------------------------------------------------------------------------
 
 
-def path_from_trajectory(traj: Trajectory) -> Path:
-    """One PoseStamped per point; each pose's header.stamp is its planned arrival time, so the speed
-    profile survives as spacing over time (see trajectory_from_path)."""
+def path_bytes_from_trajectory(traj: Trajectory) -> bytes:
+    """The serialised nav_msgs/Path (what the planning node publishes): one pose per point in odom,
+    each pose's header.stamp its planned arrival time, so the speed profile survives as spacing over
+    time (see trajectory_from_path_bytes). Written directly as CDR: cdr.py says why."""
     n = len(traj.t)
     if not (len(traj.x) == len(traj.y) == len(traj.yaw) == len(traj.speed) == n):
         raise ValueError("trajectory arrays t, x, y, yaw, speed must have the same length")
-    msg = Path()
-    msg.header = header(traj.stamp_ns, ODOM_FRAME)
-    poses = []
     arrival_ns = traj.stamp_ns + np.round(np.asarray(traj.t, dtype=float) * 1e9).astype(np.int64)
-    half_yaw = np.asarray(traj.yaw, dtype=float) / 2.0
-    qz, qw = np.sin(half_yaw), np.cos(half_yaw)
     if n and arrival_ns.min() < 0:
         raise ValueError("trajectory arrival times must not be before time 0")
-    for i in range(n):
-        # Fill the default sub-messages in place: building fresh Header/Time/Quaternion objects per
-        # pose dominated the planning node's publish time.
-        p = PoseStamped()
-        sec, nanosec = divmod(int(arrival_ns[i]), 1_000_000_000)
-        p.header.stamp.sec, p.header.stamp.nanosec = sec, nanosec
-        p.header.frame_id = ODOM_FRAME
-        p.pose.position.x = float(traj.x[i])
-        p.pose.position.y = float(traj.y[i])
-        p.pose.orientation.z = float(qz[i])
-        p.pose.orientation.w = float(qw[i])
-        poses.append(p)
-    msg.poses = poses
-    return msg
+    half_yaw = np.asarray(traj.yaw, dtype=float) / 2.0
+    return cdr.encode_path(
+        traj.stamp_ns, ODOM_FRAME, arrival_ns, traj.x, traj.y, np.sin(half_yaw), np.cos(half_yaw)
+    )
 
 
-def trajectory_from_path(msg: Path) -> Trajectory:
-    """Inverse of path_from_trajectory. Speed is recovered per point as the distance to the next
-    point over the time to reach it (the last point repeats the last segment's speed): exact for a
-    piecewise-constant speed profile, first-order for a smoothly varying one."""
-    stamp = stamp_of(msg)
-    n = len(msg.poses)
+def path_from_trajectory(traj: Trajectory) -> Path:
+    """The same path as a typed message (for callers that want one; the planning node sends bytes)."""
+    from rclpy.serialization import deserialize_message
+
+    return deserialize_message(path_bytes_from_trajectory(traj), Path)
+
+
+def trajectory_from_path_bytes(data: bytes) -> Trajectory:
+    """Inverse of path_bytes_from_trajectory, for any serialised nav_msgs/Path. Speed is recovered per
+    point as the distance to the next point over the time to reach it (the last point repeats the last
+    segment's speed): exact for a piecewise-constant speed profile, first-order for a smooth one."""
+    path = cdr.decode_path(data)
+    n = len(path.x)
     if n == 0:
         raise ValueError("empty path: a trajectory needs at least one point")
-    t_ns = np.array([stamp_of(p) - stamp for p in msg.poses], dtype=np.int64)
+    t_ns = path.pose_stamp_ns - path.stamp_ns
     if np.any(np.diff(t_ns) <= 0):
         raise ValueError("path pose stamps (planned arrival times) must be strictly increasing")
-    x = np.array([p.pose.position.x for p in msg.poses])
-    y = np.array([p.pose.position.y for p in msg.poses])
-    yaw = np.array([quaternion_to_yaw(p.pose.orientation) for p in msg.poses])
     t = t_ns * 1e-9
     speed = np.zeros(n)
     if n > 1:
-        seg = np.hypot(np.diff(x), np.diff(y)) / np.diff(t)
+        seg = np.hypot(np.diff(path.x), np.diff(path.y)) / np.diff(t)
         speed[:-1] = seg
         speed[-1] = seg[-1]
-    return Trajectory(stamp_ns=stamp, t=t, x=x, y=y, yaw=yaw, speed=speed)
+    return Trajectory(stamp_ns=path.stamp_ns, t=t, x=path.x, y=path.y, yaw=path.yaw, speed=speed)
+
+
+def trajectory_from_path(msg: Path) -> Trajectory:
+    """trajectory_from_path_bytes for a typed nav_msgs/Path."""
+    from rclpy.serialization import serialize_message
+
+    return trajectory_from_path_bytes(serialize_message(msg))
 
 
 # --- commands ------------------------------------------------------------------------------------------

@@ -84,13 +84,20 @@ class LocomotionNode(Node):
         self._last_stamp: int | None = None
         qos = stream_qos(bool(self.p["reliable_qos"]))
         self.pub_effort = self.create_publisher(JointState, "locomotion/joint_effort", qos)
-        self.create_subscription(Path, "planning/path", self._on_path, qos)
+        # raw: the path arrives as CDR bytes and is read without building a message object per pose
+        self.create_subscription(Path, "planning/path", self._on_path, qos, raw=True)
+        self.rejected_paths = 0
         self.create_subscription(
             JointState, "joint_states", self._on_joints, stream_qos(bool(self.p["reliable_qos"]), 20)
         )
 
-    def _on_path(self, msg: Path) -> None:
-        traj = conv.trajectory_from_path(msg)
+    def _on_path(self, data: bytes) -> None:
+        try:
+            traj = conv.trajectory_from_path_bytes(data)
+        except ValueError as exc:
+            self.rejected_paths += 1
+            self.get_logger().warning(f"dropping an unusable planning/path: {exc}", throttle_duration_sec=1.0)
+            return
         if not self.lockstep:
             self.core.set_path(traj)
             return

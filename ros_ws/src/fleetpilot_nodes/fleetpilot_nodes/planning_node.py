@@ -113,8 +113,9 @@ class PlanningNode(Node):
         self.create_subscription(
             OdometryMsg,
             "odom",
-            lambda m: self._sync.add("odom", conv.stamp_of(m), m),
+            conv.add_by_header_stamp(self._sync.add, "odom", self.get_logger()),
             stream_qos(bool(self.p["reliable_qos"]), 20),
+            raw=True,  # 60 Hz, one per camera frame used: see cdr.py
         )
 
     def _on_route(self, msg: String) -> None:
@@ -160,7 +161,7 @@ class PlanningNode(Node):
             deferred, self._deferred = self._deferred, None
             self._on_inputs(*deferred)
 
-    def _on_inputs(self, grid: OccupancyGrid, status: DiagnosticArray, odom: OdometryMsg) -> None:
+    def _on_inputs(self, grid: OccupancyGrid, status: DiagnosticArray, odom: bytes) -> None:
         if self.planner is None:
             self._pending = (grid, status, odom)
             return
@@ -169,12 +170,19 @@ class PlanningNode(Node):
             self._deferred = (grid, status, odom)
             return
         perception = conv.perception_from_ros(grid, status)
-        ego = EgoState.from_odometry(conv.odometry_from_msg(odom))
+        try:
+            ego = EgoState.from_odometry(conv.odometry_from_bytes(odom))
+        except ValueError as exc:
+            self.get_logger().warning(f"dropping a frame with unreadable odometry: {exc}")
+            return
         t0 = time.perf_counter()
         traj = self.planner.plan(perception, ego)
         ms = (time.perf_counter() - t0) * 1e3
         self.stage_ms[perception.stamp_ns] = ms
-        self._answer.publish(traj.stamp_ns, self.pub_path, conv.path_from_trajectory(self._published(traj)))
+        # bytes: the path is written as CDR directly (conversions.path_bytes_from_trajectory says why)
+        self._answer.publish(
+            traj.stamp_ns, self.pub_path, conv.path_bytes_from_trajectory(self._published(traj))
+        )
         self.pub_diag.publish(conv.planning_status(traj, ms))
         query = self.planner.system2_query
         if query is not None:
