@@ -11,8 +11,10 @@ compute during; the agent is told "parked" in the B blocks and "driving" in the 
 question answered is the one that matters: does a job process in the background starve the loop
 (a parked car's stack kept running, or a preemption that comes late)?
 
-A B block counts frames only once its job process computes (its first checkpoint arrived: process
-start and model load are excluded, they would count against the job only once per job); an A
+Before the first block the agent is parked until its job process computes (warm_up): the process
+start and the onnxruntime import and model load happen once per agent, not once per job (the job
+process is kept between jobs, cloud_reasoner/fleet/agent.py), so they are not part of the steady
+state measured here. A B block counts frames only once the agent reports its job computing; an A
 block only once the previous job has been preempted.
 """
 
@@ -47,6 +49,24 @@ class PhaseSwitch:
 
     def _poll(self) -> None:
         self.status = self.agent.snapshot()
+
+    def warm_up(self, timeout_s: float = 120.0) -> float:
+        """Park until a job computes, then drive until it is preempted; returns the seconds it took."""
+        t0 = time.monotonic()
+        for parked, done in (
+            (True, lambda s: s.get("computing")),
+            (False, lambda s: not s.get("busy", True)),
+        ):
+            self.agent.set_state(self.states[parked])
+            while not done(self.agent.snapshot()):
+                if time.monotonic() - t0 > timeout_s:
+                    raise TimeoutError(
+                        f"fleet agent warm-up: no {'job' if parked else 'preemption'} in "
+                        f"{timeout_s:.0f} s; agent: {self.agent.snapshot()}"
+                    )
+                time.sleep(0.02)
+        self.job_on = False
+        return time.monotonic() - t0
 
     def __call__(self, measured: int) -> str | None:
         want = (measured // self.block_frames) % 2 == 1
@@ -110,6 +130,7 @@ def bench_loop_background_job(
         switch = PhaseSwitch(agent, block_frames)
         runs = []
         try:
+            warm_up_s = switch.warm_up()
             for r in range(rounds):
                 for attempt in range(2):
                     switch.job_on = None  # each round starts with an A block
@@ -142,6 +163,7 @@ def bench_loop_background_job(
             "job": f"segment_stats over {SHARD_FRAMES} recorded frames, nice 10, 1 onnxruntime thread"
             + (", SCHED_IDLE" if sched_idle else ""),
             "agent": "FleetAgent + AgentRunner in its own process (as the node under fleetpilot launch)",
+            "warm_up_s": round(warm_up_s, 2),
             "block_frames": block_frames,
             "blocks": switch.blocks,
             "ratio_with_to_without": ratio,

@@ -9,7 +9,9 @@ time it is killed and the last periodic checkpoint is used. Driving never waits 
 
 The job runs in a separate process (spawn) at `nice` 10 (optionally, on Linux, the SCHED_IDLE
 policy: `sched_idle=True`) with one onnxruntime thread, so it cannot steal the cores of the driving
-stack's threads at equal priority, and a crash in it cannot take the agent down.
+stack's threads at equal priority, and a crash in it cannot take the agent down. That process is
+kept between jobs (JobWorker): it sits idle, using no CPU, while the car drives, and the next job
+starts computing at once instead of paying a new interpreter and onnxruntime import each time.
 """
 
 from __future__ import annotations
@@ -32,31 +34,124 @@ STOP_WAIT_S = 0.1  # of the budget, how long the job process may take to checkpo
 RPC_TIMEOUT_S = 0.04
 
 
-def _worker_main(
-    lease: Lease, blobs: dict, conn, stop, priority: int, threads: int, sched_idle: bool = False
-) -> None:
-    """The job process: runs one job, streams checkpoints, answers a stop request with a checkpoint."""
+def _worker_main(conn, stop, priority: int, threads: int, sched_idle: bool = False) -> None:
+    """The job process, kept between jobs (JobWorker): runs one job per ("run", lease, blobs) message,
+    streams checkpoints, answers a stop request with a checkpoint, and keeps its loaded models."""
     from cloud_reasoner.fleet.jobs import ModelCache, Stopped, execute
 
     _lower_priority(0, priority, sched_idle)  # the parent did it already; idempotent
-    checkpoint = blobs.get(lease.checkpoint_digest) if lease.checkpoint_digest else None
-    t0 = time.process_time()
-    try:
-        result = execute(
-            lease.job,
-            blobs.__getitem__,
-            models=ModelCache(threads=threads),
-            checkpoint=checkpoint,
-            should_stop=stop.is_set,
-            on_checkpoint=lambda cp, progress: conn.send(("checkpoint", cp, progress)),
+    models = ModelCache(threads=threads)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the agent is gone
+        if msg[0] != "run":
+            return
+        _, lease, blobs, cpu_share = msg
+        checkpoint = blobs.get(lease.checkpoint_digest) if lease.checkpoint_digest else None
+        t0 = time.process_time()
+        try:
+            result = execute(
+                lease.job,
+                blobs.__getitem__,
+                models=models,
+                checkpoint=checkpoint,
+                should_stop=_duty_cycle(stop, cpu_share),
+                on_checkpoint=lambda cp, progress: conn.send(("checkpoint", cp, progress)),
+            )
+            conn.send(("result", result, time.process_time() - t0))
+        except Stopped as s:
+            conn.send(("stopped", s.checkpoint, 0.0))
+        except Exception as e:  # reported to the agent, which releases the lease
+            conn.send(("error", repr(e).encode(), 0.0))
+
+
+def _duty_cycle(stop, cpu_share: float):
+    """should_stop for execute() that also keeps the job's CPU time at most `cpu_share` of the wall time
+    since it started (the owner's max_cpu_share): between two frames it waits out any excess, on the
+    stop event, so a preemption still ends the wait at once."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+
+    def should_stop() -> bool:
+        if cpu_share < 1.0:
+            excess = (time.process_time() - cpu0) / cpu_share - (time.perf_counter() - wall0)
+            if excess > 0.0:
+                stop.wait(excess)
+        return stop.is_set()
+
+    return should_stop
+
+
+class JobWorker:
+    """One long-lived job process. Spawned at the first lease and kept between jobs: a job must not pay
+    the interpreter start and the onnxruntime import and model load (about a CPU second) every time, on
+    a car whose driving stack may share the cores. Killed when it does not answer a stop in time, when
+    it dies, and on close(); the next job then spawns a fresh one.
+
+    Invariant kept by FleetAgent: run() is called only when the previous job's last message (result,
+    stopped, error) has been received, so a message always belongs to the current job."""
+
+    def __init__(self, ctx, priority: int, threads: int, sched_idle: bool) -> None:
+        self._ctx, self.priority, self.threads, self.sched_idle = ctx, priority, threads, sched_idle
+        self._proc = None
+        self.conn = None
+        self._stop = None
+        self.jobs_run = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    @property
+    def warm(self) -> bool:
+        """It has finished a job before: imports and models are loaded, a new job computes at once."""
+        return self.alive and self.jobs_run > 0
+
+    def run(self, lease: Lease, blobs: dict, cpu_share: float = 1.0) -> None:
+        if not self.alive:
+            self.kill()
+            self._spawn()
+        self._stop.clear()
+        self.conn.send(("run", lease, blobs, cpu_share))
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    def job_ended(self) -> None:
+        self.jobs_run += 1
+
+    def signal_kill(self) -> None:
+        """SIGKILL without waiting for the process to go (kill() reaps it later)."""
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(timeout=1.0)
+        if self.conn is not None:
+            self.conn.close()
+        self._proc = self.conn = self._stop = None
+        self.jobs_run = 0
+
+    def _spawn(self) -> None:
+        parent, child = self._ctx.Pipe(duplex=True)
+        self._stop = self._ctx.Event()
+        self._proc = self._ctx.Process(
+            target=_worker_main,
+            args=(child, self._stop, self.priority, self.threads, self.sched_idle),
+            daemon=True,
+            name="fleet-job",
         )
-        conn.send(("result", result, time.process_time() - t0))
-    except Stopped as s:
-        conn.send(("stopped", s.checkpoint, 0.0))
-    except Exception as e:  # reported to the agent, which releases the lease
-        conn.send(("error", repr(e).encode(), 0.0))
-    finally:
-        conn.close()
+        self._proc.start()
+        # At once, from here: the child's interpreter start and imports must not run at the agent's
+        # priority either.
+        _lower_priority(self._proc.pid, self.priority, self.sched_idle)
+        child.close()
+        self.conn = parent
 
 
 def _lower_priority(pid: int, priority: int, sched_idle: bool) -> None:
@@ -106,11 +201,8 @@ class FleetAgent:
         self.state: VehicleState | None = None
         self.lease: Lease | None = None
         self.last_checkpoint: bytes | None = None
-        self._proc: mp.Process | None = None
-        self._conn = None
-        self._stop = None
         self._last_heartbeat = 0.0
-        self._ctx = mp.get_context("spawn")
+        self._worker = JobWorker(mp.get_context("spawn"), 19, threads, sched_idle)
         self.stats = AgentStats()
         self.registered = False
 
@@ -129,6 +221,11 @@ class FleetAgent:
     def busy(self) -> bool:
         return self.lease is not None
 
+    @property
+    def computing(self) -> bool:
+        """A job is running and past its start: it has checkpointed, or its process was warm."""
+        return self.busy and (self.last_checkpoint is not None or self._worker.warm)
+
     def step(self) -> None:
         """Heartbeat when due; collect the job process's messages; lease a job when idle and eligible."""
         if self.state is None:
@@ -139,7 +236,7 @@ class FleetAgent:
             ids = [self.lease.lease_id] if self.lease else []
             _, _, inactive = self.client.heartbeat(self.state, ids)
             if self.lease and self.lease.lease_id in inactive:
-                self._kill_worker()  # expired or released server-side: stop wasting work
+                self._worker.kill()  # expired or released server-side: stop wasting work
                 self.lease = None
         self._drain()
         if not self.busy and is_eligible(self.policy, self.state):
@@ -153,20 +250,23 @@ class FleetAgent:
         if self.lease is None:
             return 0.0
         lease, self.lease = self.lease, None
-        if self._stop is not None:
-            self._stop.set()
+        worker = self._worker
+        worker.request_stop()
+        answered = False  # the job process said how the job ended: it is idle and can be kept
         t_end = t0 + STOP_WAIT_S
-        while self._conn is not None and time.perf_counter() < t_end:
-            if self._conn.poll(max(0.0, t_end - time.perf_counter())):
+        while worker.conn is not None and time.perf_counter() < t_end:
+            if worker.conn.poll(max(0.0, t_end - time.perf_counter())):
                 kind, payload, _ = self._recv()
                 if kind in ("stopped", "checkpoint"):
                     self.last_checkpoint = payload
+                if kind in ("stopped", "result", "error"):
+                    answered = True
                 if kind in ("stopped", "result", "error", "eof"):
                     break
         # SIGKILL now but reap after the release: a job process the scheduler does not run soon
         # (nice, SCHED_IDLE, a loaded machine) must not delay the release.
-        if self._proc is not None and self._proc.is_alive():
-            self._proc.kill()
+        if not answered:
+            worker.signal_kill()
         digest = ""
         remaining = PREEMPT_BUDGET_S - (time.perf_counter() - t0)
         try:
@@ -178,7 +278,10 @@ class FleetAgent:
         except grpc.RpcError as e:  # the lease then simply expires and is re-issued
             self.stats.errors.append(f"release: {e.code()}")
         dt = time.perf_counter() - t0
-        self._kill_worker()
+        if answered:
+            worker.job_ended()
+        else:
+            worker.kill()
         self.stats.preemptions += 1
         self.stats.preempt_latency_s.append(dt)
         return dt
@@ -186,7 +289,7 @@ class FleetAgent:
     def close(self) -> None:
         if self.busy:
             self.preempt()
-        self._kill_worker()
+        self._worker.kill()
 
     # --- job process ------------------------------------------------------------------------------
 
@@ -197,20 +300,8 @@ class FleetAgent:
             blobs[model] = self.client.get_blob(model)
         if lease.checkpoint_digest:
             blobs[lease.checkpoint_digest] = self.client.get_blob(lease.checkpoint_digest)
-        priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
-        parent, child = self._ctx.Pipe(duplex=False)
-        self._stop = self._ctx.Event()
-        self._proc = self._ctx.Process(
-            target=_worker_main,
-            args=(lease, blobs, child, self._stop, priority, self.threads, self.sched_idle),
-            daemon=True,
-        )
-        self._proc.start()
-        # At once, from here: the child's interpreter start and imports (about a CPU second) must
-        # not run at the agent's priority either.
-        _lower_priority(self._proc.pid, priority, self.sched_idle)
-        child.close()
-        self._conn = parent
+        self._worker.priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
+        self._worker.run(lease, blobs, self.policy.max_cpu_share)
         self.lease = lease
         self.last_checkpoint = None
         self._last_upload = 0.0  # the first checkpoint of a job goes up at once
@@ -218,12 +309,13 @@ class FleetAgent:
 
     def _recv(self):
         try:
-            return self._conn.recv()
+            return self._worker.conn.recv()
         except (EOFError, OSError):
             return ("eof", b"", 0.0)
 
     def _drain(self) -> None:
-        while self._conn is not None and self.lease is not None and self._conn.poll(0):
+        conn = self._worker.conn
+        while conn is not None and self.lease is not None and conn.poll(0):
             kind, payload, seconds = self._recv()
             lease = self.lease
             if kind == "checkpoint":  # the third field is the fraction done
@@ -240,19 +332,14 @@ class FleetAgent:
                 self.stats.valid += status == "valid"
                 self.stats.last_status = status
                 self.lease = None
-                self._kill_worker()
+                self._worker.job_ended()  # kept: the next job starts computing at once
             elif kind in ("error", "eof"):
                 self.stats.errors.append(payload.decode(errors="replace") or kind)
                 with contextlib.suppress(grpc.RpcError):
                     self.client.release(lease.lease_id)
                 self.lease = None
-                self._kill_worker()
-
-    def _kill_worker(self) -> None:
-        if self._proc is not None:
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._proc.join(timeout=1.0)
-        if self._conn is not None:
-            self._conn.close()
-        self._proc = self._conn = self._stop = None
+                if kind == "eof":  # it died
+                    self._worker.kill()
+                    conn = None
+                else:
+                    self._worker.job_ended()

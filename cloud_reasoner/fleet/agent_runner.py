@@ -165,7 +165,7 @@ class AgentRunner:
             "eligibility": str(eligibility(a.policy, state)) if state is not None else "no_state",
             "parked": bool(state.parked) if state is not None else False,
             "busy": a.busy,
-            "computing": a.busy and a.last_checkpoint is not None,  # the job process has checkpointed
+            "computing": a.computing,  # a job runs past its start (checkpointed, or its process was warm)
             "lease_id": a.lease.lease_id if a.lease is not None else 0,
             "job_id": a.lease.job.job_id if a.lease is not None else "",
             "leased": st.leased,

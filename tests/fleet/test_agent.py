@@ -66,6 +66,38 @@ def test_preempt_releases_with_checkpoint_then_resume_finishes(srv):  # noqa: F8
         agent.close()
 
 
+def test_one_job_process_serves_consecutive_jobs_and_a_preemption(srv):  # noqa: F811
+    """The job process is kept between jobs (no new interpreter and onnxruntime import per job) and
+    after a preemption it answered in time; it is warm (computing at once) for the next job."""
+    rng = np.random.default_rng(6)
+    shard = make_shard(rng.integers(0, 256, size=(8, CAMERA_HEIGHT, CAMERA_WIDTH, 3), dtype=np.uint8))
+    add_jobs(srv, n=3, data=shard)
+    agent = FleetAgent(srv.client("c"), OPTED_IN, "owner-c", heartbeat_period_s=3600)
+    agent.register()
+    pids = []
+    try:
+        agent.update_state(PARKED)
+        for _ in range(2):
+
+            def submitted_next(before=agent.stats.submitted):
+                agent.step()
+                if agent.busy and agent._worker.alive:
+                    pids.append(agent._worker._proc.pid)
+                return agent.stats.submitted > before
+
+            wait_for(submitted_next, 60)
+        assert agent.stats.submitted == 2, agent.stats
+        assert len(set(pids)) == 1, pids
+        agent.step()  # leases the third job
+        assert agent.busy and agent.computing  # warm: no start-up to wait for
+        agent.update_state(replace(PARKED, parked=False))
+        assert not agent.busy and agent._worker.alive  # it answered the stop and is kept, idle
+        assert agent._worker._proc.pid == pids[0]
+    finally:
+        agent.close()
+    assert not agent._worker.alive
+
+
 def test_ineligible_agent_does_not_lease(srv):  # noqa: F811
     add_jobs(srv)
     agent = FleetAgent(srv.client("b"), OPTED_IN, "owner-b", heartbeat_period_s=3600)
@@ -83,3 +115,28 @@ def _no_leftover_processes():
 
     for p in multiprocessing.active_children():
         p.kill()
+
+
+def test_duty_cycle_keeps_the_owners_cpu_share_and_never_delays_a_stop():
+    import threading
+
+    from cloud_reasoner.fleet.agent import _duty_cycle
+
+    def burn(seconds: float) -> None:
+        t_end = time.process_time() + seconds
+        while time.process_time() < t_end:
+            pass
+
+    stop = threading.Event()
+    should_stop = _duty_cycle(stop, 0.25)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(10):
+        burn(0.01)
+        assert not should_stop()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    assert wall >= 0.9 * cpu / 0.25, (cpu, wall)  # 0.1 s of CPU took about 0.4 s
+    burn(0.2)  # an excess of 0.6 s to wait out ...
+    threading.Timer(0.05, stop.set).start()
+    t0 = time.perf_counter()
+    assert should_stop()  # ... ended by the stop request
+    assert time.perf_counter() - t0 < 0.3

@@ -48,6 +48,11 @@ def parameter_spec() -> dict[str, Param]:
         "lockstep_resend_s": Param(
             2.0, "lockstep: re-publish the pending batch (same stamps) if unanswered this long (wall s)"
         ),
+        "realtime_while_parked": Param(
+            False,
+            "lockstep: while the car is parked, sim time passes no faster than wall time, so the idle "
+            "computer gets the parked time a real car has (fleet jobs); driving stays as fast as possible",
+        ),
         "wait_for_subscribers": Param(1, "lockstep: camera subscribers to wait for before the first frame"),
         "constant_speed": Param(-1.0, "free-running: drive at this speed (m/s) ignoring cmd_vel; < 0 = off"),
     }
@@ -117,6 +122,9 @@ class SimNode(Node):
         self._last_batch: SensorBatch | None = None
         self._last_publish = 0.0
         self.resends = 0
+        self._pace_origin: tuple[float, int] | None = None  # (wall, sim stamp) when parking began
+        self._paced_cmd: DriveCommand | None = None  # a lockstep step waiting for the wall clock
+        self._pace_timer = None
         if self.p["lockstep"]:
             self._timer = self.create_timer(0.01, self._try_start)
         else:
@@ -161,7 +169,39 @@ class SimNode(Node):
         if cmd.stamp_ns in self.publish_wall and cmd.stamp_ns not in self.answer_wall:
             self.answer_wall[cmd.stamp_ns] = time.perf_counter()
         if self.p["lockstep"] and not self.finished and cmd.stamp_ns == self.awaiting_stamp:
+            self._lockstep_step(cmd)
+
+    def _lockstep_step(self, cmd: DriveCommand) -> None:
+        due = self._parked_step_due()
+        if due is None or time.perf_counter() >= due:
             self._step(cmd)
+            return
+        # later, from a wall-clock timer: a sleep here would hold the executor (and the agent's callbacks)
+        self._paced_cmd = cmd
+        if self._pace_timer is None:
+            self._pace_timer = self.create_timer(0.005, self._release_paced_step)
+
+    def _release_paced_step(self) -> None:
+        if self._paced_cmd is None or self.finished:
+            return
+        due = self._parked_step_due()
+        if due is None or time.perf_counter() >= due:
+            cmd, self._paced_cmd = self._paced_cmd, None
+            self._step(cmd)
+
+    def _parked_step_due(self) -> float | None:
+        """realtime_while_parked: the wall time (perf_counter) the next step waits for, or None."""
+        if not self.p["realtime_while_parked"]:
+            return None
+        parked = bool(getattr(getattr(self.sim, "metrics", None), "parked", False))
+        if not parked or getattr(self.sim, "drive_requested", False):
+            self._pace_origin = None
+            return None
+        if self._pace_origin is None:
+            self._pace_origin = (time.perf_counter(), self.sim.stamp_ns)
+            return None
+        wall0, stamp0 = self._pace_origin
+        return wall0 + (self.sim.stamp_ns - stamp0) * 1e-9
 
     def _on_effort(self, msg: JointState) -> None:
         cmd = conv.joint_effort_from_msg(msg, self.joint_names)
