@@ -108,12 +108,16 @@ def cmd_scenario_sweep(args: argparse.Namespace) -> int:
     names = args.scenarios.split(",") if args.scenarios else None
     for name in names or []:
         _check_scenario(name)
+    if args.no_cloud and args.cloud_fault:
+        raise UsageError("--cloud-fault needs the cloud: drop --no-cloud")
     report = sweep(
         names,
         parse_seed_range(args.seeds),
         repeat=args.repeat,
         direct=args.direct,
         jobs=args.jobs,
+        no_cloud=args.no_cloud,
+        cloud_fault=args.cloud_fault,
     )
     write_json(report, args.json)
     return 0
@@ -250,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_p.add_argument("--repeat", type=int, default=1, help="run each seed this often; results must match")
     sweep_p.add_argument("--jobs", type=int, default=2, help="parallel processes")
     sweep_p.add_argument("--direct", action="store_true", help="without ROS 2 (see scenario run --direct)")
+    sweep_p.add_argument("--no-cloud", action="store_true", help="System 2 scenarios: no cloud service")
+    sweep_p.add_argument(
+        "--cloud-fault", choices=CLOUD_FAULTS, help="System 2 scenarios: the embedded service misbehaves"
+    )
     sweep_p.add_argument("--json", type=Path)
     sweep_p.set_defaults(func=cmd_scenario_sweep)
 

@@ -2,6 +2,10 @@
 
 With --repeat 2 every (scenario, seed) runs twice and the JSON (wall time aside) must match: that is
 the determinism check of the acceptance criteria.
+
+With --no-cloud or --cloud-fault (System 2 scenarios) a run passes when the car is safe without the
+advice it could not get: 0 collisions and either the goal or a safe stop (JSON `safe_stop`); the runs'
+counters of answers dropped as stale or unsafe are summed per scenario.
 """
 
 from __future__ import annotations
@@ -16,10 +20,19 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 WALL_CLOCK_KEYS = ("wall_time_s", "startup_retries", "fleet", "system2_frames_waited")
 
 
-def _run_one(name: str, seed: int, direct: bool) -> dict:
+DROP_COUNTERS = ("advice_dropped_stale", "advice_rejected_unsafe", "advice_followed", "cloud_failures")
+
+
+def _run_one(name: str, seed: int, direct: bool, no_cloud: bool, cloud_fault: str | None) -> dict:
     from fleetpilot.scenario_run import run_scenario
 
-    return run_scenario(name, seed, direct=direct)
+    return run_scenario(name, seed, direct=direct, no_cloud=no_cloud, cloud_fault=cloud_fault)
+
+
+def _passed(result: dict, degraded: bool) -> bool:
+    if not degraded:
+        return bool(result.get("success"))
+    return result.get("collisions") == 0 and bool(result.get("success") or result.get("safe_stop"))
 
 
 def comparable(result: dict) -> str:
@@ -28,16 +41,24 @@ def comparable(result: dict) -> str:
 
 
 def sweep(
-    names: list[str] | None, seeds: range, *, repeat: int = 1, direct: bool = False, jobs: int = 2
+    names: list[str] | None,
+    seeds: range,
+    *,
+    repeat: int = 1,
+    direct: bool = False,
+    jobs: int = 2,
+    no_cloud: bool = False,
+    cloud_fault: str | None = None,
 ) -> dict:
     from sim.scenarios import SCENARIO_NAMES
 
     names = list(names or [n for n in SCENARIO_NAMES if n.startswith("car_")])
     tasks = [(n, s, r) for n in names for s in seeds for r in range(max(1, repeat))]
     results: dict[tuple[str, int], list[dict]] = {}
+    degraded = no_cloud or cloud_fault is not None
     # One process per run: every run gets a fresh rclpy context, DDS domain and PyBullet client.
     with ProcessPoolExecutor(max_workers=max(1, jobs), max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_run_one, n, s, direct): (n, s) for n, s, _ in tasks}
+        futures = {pool.submit(_run_one, n, s, direct, no_cloud, cloud_fault): (n, s) for n, s, _ in tasks}
         for done, future in enumerate(as_completed(futures), 1):
             key = futures[future]
             try:
@@ -47,7 +68,7 @@ def sweep(
             results.setdefault(key, []).append(result)
             print(
                 f"[{done}/{len(tasks)}] {key[0]} seed {key[1]}: "
-                f"{'ok' if result.get('success') else 'FAIL'} collisions={result.get('collisions')} "
+                f"{'ok' if _passed(result, degraded) else 'FAIL'} collisions={result.get('collisions')} "
                 f"red={result.get('red_light_violations')}",
                 file=sys.stderr,
             )
@@ -55,7 +76,7 @@ def sweep(
     per_scenario: dict[str, dict] = {}
     for name in names:
         runs = [results[(name, s)] for s in seeds]
-        failures = [s for s, r in zip(seeds, runs, strict=True) if not all(x.get("success") for x in r)]
+        failures = [s for s, r in zip(seeds, runs, strict=True) if not all(_passed(x, degraded) for x in r)]
         nondeterministic = [
             s for s, r in zip(seeds, runs, strict=True) if len({comparable(x) for x in r}) > 1
         ]
@@ -67,10 +88,18 @@ def sweep(
             "red_light_violations": sum(x.get("red_light_violations", 0) or 0 for r in runs for x in r),
             "nondeterministic_seeds": nondeterministic,
         }
+        if degraded:
+            per_scenario[name].update(
+                {k: sum(x.get(k, 0) or 0 for r in runs for x in r) for k in DROP_COUNTERS},
+                safe_stops=sum(bool(x.get("safe_stop")) for r in runs for x in r),
+            )
     return {
         "seeds": [seeds.start, seeds.stop],
         "repeat": repeat,
         "direct": direct,
+        "no_cloud": no_cloud,
+        "cloud_fault": cloud_fault,
+        "pass_means": "0 collisions and the goal or a safe stop" if degraded else "success",
         "scenarios": per_scenario,
         "all_passed": all(
             v["successes"] == v["runs"] and not v["nondeterministic_seeds"] and v["collisions"] == 0
