@@ -130,7 +130,7 @@ def cmd_eval_perception(args: argparse.Namespace) -> int:
     from perception.evaluate import evaluate
 
     seeds = parse_seed_range(args.seeds)
-    result = evaluate(list(seeds), model_path=args.model, threads=args.threads)
+    result = evaluate(list(seeds), model_path=args.model, threads=args.threads, profile=args.profile)
     write_json(result, args.json)
     return 0
 
@@ -266,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seeds", required=True, help="A:B, B exclusive")
     ev.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
     ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument(
+        "--profile",
+        choices=("car", "humanoid", "car_sees_humanoid"),
+        default="car",
+        help="frames: the car's camera (default), the humanoid's head camera, or the car's with the "
+        "humanoid robot in view",
+    )
     ev.add_argument("--json", type=Path)
     ev.set_defaults(func=cmd_eval_perception)
 

@@ -21,6 +21,8 @@ Two sampling profiles (``PROFILES``):
   other draws of a scene are those of generator 5).
 * ``humanoid`` — the ``train`` sampler with every frame from the humanoid head camera (evaluation of
   the humanoid's view).
+* ``car_sees_humanoid`` — the ``train`` sampler, every frame from the car's camera with the humanoid
+  robot in view (evaluation of the shared world: does the car see the humanoid as a pedestrian?).
 
 Everything random comes from ``np.random.default_rng([seed, ...])``: the same seeds give identical
 shards. Shards: ``shard_<first>_<last>.npz`` with ``rgb`` (N,H,W,3) uint8, ``labels`` (N,H,W) uint8
@@ -47,7 +49,7 @@ from sim.camera import CAMERA_HFOV
 GENERATOR_VERSION = 6
 SEEDS_PER_SHARD = 25
 CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
-PROFILES = ("car", "train", "humanoid")
+PROFILES = ("car", "train", "humanoid", "car_sees_humanoid")
 HUMANOID_FRACTION = 0.15
 HUMANOID_CAMERA_HEIGHT_M = (1.2, 1.7)
 HUMANOID_CAMERA_PITCH_RAD = (0.0, math.radians(25.0))
@@ -291,7 +293,8 @@ def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarr
         t_max = float(sim.time_limit_s)
         # its own stream: adding the humanoid prop leaves every other draw of the scene as it was
         prop_rng = np.random.default_rng([seed, 0x4B1D])
-        prop = CarViewHumanoid(sim, prop_rng) if profile == "train" else None
+        prop = CarViewHumanoid(sim, prop_rng) if profile in ("train", "car_sees_humanoid") else None
+        prop_fraction = 1.0 if profile == "car_sees_humanoid" else CAR_VIEW_HUMANOID_FRACTION
         for i in range(frames):
             humanoid = False
             if profile == "car":
@@ -299,13 +302,13 @@ def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarr
                 sim.set_time(t)
                 p = sample_placement(rng, length, targets=interesting_route_s(sim, t))
             else:
-                fraction = 1.0 if profile == "humanoid" else HUMANOID_FRACTION
+                fraction = {"humanoid": 1.0, "car_sees_humanoid": 0.0}.get(profile, HUMANOID_FRACTION)
                 p, humanoid = sample_train_view(rng, sim, length, sim.camera_model, fraction)
             sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
             if humanoid:  # a walking robot has no car around its camera
                 sim.world.set_pose(sim.world.ego_id, sim.ego.x + 1e4, sim.ego.y + 1e4, 0.0)
             if prop is not None:
-                if not humanoid and prop_rng.random() < CAR_VIEW_HUMANOID_FRACTION:
+                if not humanoid and prop_rng.random() < prop_fraction:
                     prop.place_in_view(sim.ego.x, sim.ego.y, sim.ego.yaw)
                 else:
                     prop.hide()

@@ -108,22 +108,24 @@ def evaluate(
     frames_per_seed: int = DEFAULT_EVAL_FRAMES_PER_SEED,
     data_dir: Path | None = None,
     progress: bool = False,
+    profile: str = "car",
 ) -> dict:
     """Render (or reuse, when `data_dir` is given) eval frames for `seeds` with the dataset
-    generator and score the model on them."""
+    generator's sampling `profile` (perception/dataset.py) and score the model on them."""
     from perception import dataset
 
     seeds = [int(s) for s in seeds]
     if data_dir is not None:
-        dataset.generate(Path(data_dir), seeds, frames_per_seed, progress=progress)
+        dataset.generate(Path(data_dir), seeds, frames_per_seed, progress=progress, profile=profile)
         rgb, labels, _ = dataset.load(Path(data_dir), seeds)
     else:
-        parts = [dataset.render_scene(s, frames_per_seed) for s in seeds]
+        parts = [dataset.render_scene(s, frames_per_seed, profile=profile) for s in seeds]
         rgb = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
     out = evaluate_arrays(rgb, labels, model_path=model_path, threads=threads)
     out["seeds"] = seeds
     out["frames_per_seed"] = frames_per_seed
+    out["profile"] = profile
     return out
 
 
