@@ -34,6 +34,7 @@ def default_params_file(name: str = "car.yaml") -> Path:
 def perceiver_from_params(camera_model, perc_p: dict[str, Any]):
     """The Perceiver the perception node would build from its parameters (one place for all loops)."""
     from perception.pipeline import Perceiver
+    from perception.specks import DEFAULT_MIN_OBJECT_PIXELS
 
     bev = perc_p.get("bev") or {}
     return Perceiver(
@@ -41,6 +42,7 @@ def perceiver_from_params(camera_model, perc_p: dict[str, Any]):
         model_path=perc_p.get("model_path") or None,
         threads=int(perc_p.get("threads", 1)),
         bev={k: tuple(v) if isinstance(v, list) else v for k, v in bev.items()},
+        min_object_pixels=int(perc_p.get("min_object_pixels", DEFAULT_MIN_OBJECT_PIXELS)),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from perception import traffic_light
 from perception.bev import BevProjector
 from perception.inference import SegmentationModel
+from perception.specks import DEFAULT_MIN_OBJECT_PIXELS, suppress_specks
 from perception.types import PerceptionOutput
 from sim.types import CameraModel
 
@@ -23,6 +24,7 @@ class Perceiver:
         threads: int = 1,
         bev: dict | None = None,
         min_light_pixels: int = traffic_light.DEFAULT_MIN_PIXELS,
+        min_object_pixels: int = DEFAULT_MIN_OBJECT_PIXELS,
     ) -> None:
         self.camera = camera
         self.model = SegmentationModel(model_path, threads=threads)
@@ -33,12 +35,16 @@ class Perceiver:
             )
         self.bev = BevProjector(camera, **(bev or {}))
         self.min_light_pixels = min_light_pixels
+        if min_object_pixels < 0:
+            raise ValueError(f"min_object_pixels must be >= 0, got {min_object_pixels}")
+        self.min_object_pixels = min_object_pixels
         self.last_classes: np.ndarray | None = None  # for debugging overlays
         self.last_confidence: np.ndarray | None = None
 
     def process(self, stamp_ns: int, rgb: np.ndarray) -> PerceptionOutput:
         start = time.perf_counter()
         classes, confidence = self.model.predict(rgb)
+        classes = suppress_specks(classes, self.min_object_pixels)
         grid = self.bev.project(classes)
         light = traffic_light.estimate(
             classes, confidence, self.camera, rgb=rgb, min_pixels=self.min_light_pixels

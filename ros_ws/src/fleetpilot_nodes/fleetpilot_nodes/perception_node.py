@@ -25,6 +25,9 @@ def parameter_spec() -> dict[str, Param]:
         **COMMON_PARAMS,
         "model_path": Param("", "ONNX segmentation model; '' = the model shipped with perception"),
         "threads": Param(1, "onnxruntime intra-op threads"),
+        "min_object_pixels": Param(
+            4, "object blobs (vehicle, pedestrian, obstacle) smaller than this many pixels are noise"
+        ),
         # passed to perception.bev.BevProjector as its keyword arguments
         "bev.x_range": Param([0.0, 40.0], "BEV grid extent along x (forward) in base_link, [min, max] m"),
         "bev.y_range": Param([-10.0, 10.0], "BEV grid extent along y (left) in base_link, [min, max] m"),
@@ -87,6 +90,7 @@ class PerceptionNode(Node):
                 model_path=self.p["model_path"] or None,
                 threads=int(self.p["threads"]),
                 bev=make_bev(self.p),
+                min_object_pixels=int(self.p["min_object_pixels"]),
             )
         frame = conv.frame_from_image(image)
         t0 = time.perf_counter()
