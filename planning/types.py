@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,12 +128,14 @@ class Trajectory:
         t = np.asarray(self.t, dtype=float)
         x, y = np.asarray(self.x, dtype=float), np.asarray(self.y, dtype=float)
         speed = np.asarray(self.speed, dtype=float)
-        keep, k, n = [0], 0, len(t)
+        # plain floats: the loop runs every frame and numpy scalar calls were most of its time
+        tl, xl, yl, vl = t.tolist(), x.tolist(), y.tolist(), speed.tolist()
+        keep, k, n = [0], 0, len(tl)
         while k < n - 1:
             j = k + 1  # the next sample is always a valid end of the segment
-            while j + 1 < n and t[j + 1] - t[k] <= max_gap_s + 1e-9:
-                recovered = np.hypot(x[j + 1] - x[k], y[j + 1] - y[k]) / (t[j + 1] - t[k])
-                if np.max(np.abs(speed[k : j + 2] - recovered)) > speed_tolerance:
+            while j + 1 < n and tl[j + 1] - tl[k] <= max_gap_s + 1e-9:
+                recovered = math.hypot(xl[j + 1] - xl[k], yl[j + 1] - yl[k]) / (tl[j + 1] - tl[k])
+                if max(abs(v - recovered) for v in vl[k : j + 2]) > speed_tolerance:
                     break
                 j += 1
             keep.append(j)

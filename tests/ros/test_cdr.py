@@ -138,10 +138,19 @@ def test_header_stamp_is_read_from_any_stamped_message():
 def test_odometry_bytes_give_what_the_typed_message_gives():
     from nav_msgs.msg import Odometry
 
-    msg = Odometry()
-    msg.header.stamp = Time(sec=3, nanosec=5)
-    msg.pose.pose.position.x, msg.twist.twist.linear.x = 2.5, 4.0
-    data = serialize_message(msg)
-    assert conv.odometry_from_bytes(data) == conv.odometry_from_msg(msg)
+    rng = np.random.default_rng(4)
+    for frame, child in (("odom", "base_link"), ("", ""), ("o", "abcdefg"), ("map_x", "b")):
+        msg = Odometry()
+        msg.header.stamp = Time(sec=3, nanosec=5)
+        msg.header.frame_id, msg.child_frame_id = frame, child
+        p, q, t = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
+        p.x, p.y, p.z = rng.normal(size=3)
+        q.x, q.y, q.z, q.w = rng.normal(size=4) / 2
+        t.linear.x, t.linear.y, t.angular.z = rng.normal(size=3)
+        msg.pose.covariance = rng.uniform(0, 1, 36)
+        data = serialize_message(msg)
+        assert conv.odometry_from_bytes(data) == conv.odometry_from_msg(msg)
     with pytest.raises(ValueError, match="Odometry"):
         conv.odometry_from_bytes(data[:20])
+    with pytest.raises(ValueError, match="Odometry"):
+        conv.odometry_from_bytes(b"\x00\x07" + data[2:40])  # not plain CDR, and not an Odometry

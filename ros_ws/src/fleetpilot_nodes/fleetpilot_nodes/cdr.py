@@ -59,6 +59,74 @@ def header_stamp_ns(data: bytes) -> int:
     return sec * _NS + nanosec
 
 
+@dataclass(frozen=True)
+class OdometryFields:
+    """What the stack reads from a nav_msgs/Odometry."""
+
+    stamp_ns: int
+    x: float
+    y: float
+    qx: float
+    qy: float
+    qz: float
+    qw: float
+    vx: float
+    vy: float
+    wz: float
+    pose_covariance: tuple[float, ...]  # 36 values, row-major (x, y, z, rot x, rot y, rot z)
+
+
+def decode_odometry(data: bytes) -> OdometryFields:
+    """Read a serialised nav_msgs/Odometry (plain CDR; anything else goes through rclpy). ValueError
+    if it is not one."""
+    if len(data) < 4:
+        raise ValueError(f"a serialised Odometry needs at least 4 bytes, got {len(data)}")
+    kind = bytes(data[:2])
+    if kind not in (_CDR_LE, _CDR_BE):
+        return _odometry_with_rclpy(data)
+    e = "<" if kind == _CDR_LE else ">"
+    view = memoryview(data)[4:]
+    try:
+        sec, nanosec = struct.unpack_from(e + "iI", view, 0)
+        if nanosec >= _NS:
+            raise ValueError(f"header stamp nanosec {nanosec} is not below 1e9")
+        o = 8
+        for _ in range(2):  # header.frame_id, child_frame_id
+            o += -o % 4
+            (length,) = struct.unpack_from(e + "I", view, o)
+            o += 4 + length
+        o += -o % 8
+        # pose (7), pose covariance (36), twist (6), twist covariance (36): contiguous doubles
+        v = struct.unpack_from(e + "85d", view, o)
+    except struct.error as exc:
+        raise ValueError(f"malformed nav_msgs/Odometry CDR ({len(data)} bytes): {exc}") from exc
+    return OdometryFields(sec * _NS + nanosec, v[0], v[1], *v[3:7], v[43], v[44], v[48], tuple(v[7:43]))
+
+
+def _odometry_with_rclpy(data: bytes) -> OdometryFields:
+    from nav_msgs.msg import Odometry
+    from rclpy.serialization import deserialize_message
+
+    try:
+        m = deserialize_message(data, Odometry)
+    except Exception as exc:  # rclpy's own error type is not public
+        raise ValueError(f"not a serialised nav_msgs/Odometry: {exc}") from exc
+    p, q, t = m.pose.pose.position, m.pose.pose.orientation, m.twist.twist
+    return OdometryFields(
+        m.header.stamp.sec * _NS + m.header.stamp.nanosec,
+        p.x,
+        p.y,
+        q.x,
+        q.y,
+        q.z,
+        q.w,
+        t.linear.x,
+        t.linear.y,
+        t.angular.z,
+        tuple(float(c) for c in m.pose.covariance),
+    )
+
+
 def _stamp_parts(ns: int) -> tuple[int, int]:
     sec, nanosec = divmod(int(ns), _NS)
     if not -(2**31) <= sec < 2**31:

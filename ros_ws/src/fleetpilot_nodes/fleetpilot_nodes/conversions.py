@@ -173,14 +173,21 @@ def odometry_to_msg(odom: Odometry) -> OdometryMsg:
 
 
 def odometry_from_bytes(data: bytes) -> Odometry:
-    """odometry_from_msg for a serialised nav_msgs/Odometry (raw subscriptions); ValueError if not one."""
-    from rclpy.serialization import deserialize_message
-
-    try:
-        msg = deserialize_message(data, OdometryMsg)
-    except Exception as exc:  # rclpy's own error type is not public
-        raise ValueError(f"not a serialised nav_msgs/Odometry: {exc}") from exc
-    return odometry_from_msg(msg)
+    """odometry_from_msg for a serialised nav_msgs/Odometry (raw subscriptions); ValueError if not one.
+    Read directly from the CDR (cdr.py): rclpy's deserialiser took about 0.1 ms a message."""
+    f = cdr.decode_odometry(data)
+    cov = f.pose_covariance
+    return Odometry(
+        stamp_ns=f.stamp_ns,
+        x=f.x,
+        y=f.y,
+        # the formula of quaternion_to_yaw, on the same numbers
+        yaw=math.atan2(2.0 * (f.qw * f.qz + f.qx * f.qy), 1.0 - 2.0 * (f.qy * f.qy + f.qz * f.qz)),
+        vx=f.vx,
+        vy=f.vy,
+        yaw_rate=f.wz,
+        pose_std=(math.sqrt(cov[0]), math.sqrt(cov[7]), math.sqrt(cov[35])),
+    )
 
 
 def add_by_header_stamp(add, name: str, logger):
