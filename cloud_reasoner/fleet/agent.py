@@ -37,9 +37,13 @@ RPC_TIMEOUT_S = 0.04
 def _worker_main(conn, stop, priority: int, threads: int, sched_idle: bool = False) -> None:
     """The job process, kept between jobs (JobWorker): runs one job per ("run", lease, blobs) message,
     streams checkpoints, answers a stop request with a checkpoint, and keeps its loaded models."""
+    _lower_priority(0, priority, sched_idle)  # the parent did it already; idempotent
+    # the imports a job needs, before any job comes (the process may be started ahead: JobWorker.start)
+    import onnxruntime  # noqa: F401
+
+    import perception.inference  # noqa: F401
     from cloud_reasoner.fleet.jobs import ModelCache, Stopped, execute
 
-    _lower_priority(0, priority, sched_idle)  # the parent did it already; idempotent
     models = ModelCache(threads=threads)
     while True:
         try:
@@ -108,10 +112,14 @@ class JobWorker:
         """It has finished a job before: imports and models are loaded, a new job computes at once."""
         return self.alive and self.jobs_run > 0
 
-    def run(self, lease: Lease, blobs: dict, cpu_share: float = 1.0) -> None:
+    def start(self) -> None:
+        """Spawn the process ahead of the first job (at low priority it imports what a job needs)."""
         if not self.alive:
             self.kill()
             self._spawn()
+
+    def run(self, lease: Lease, blobs: dict, cpu_share: float = 1.0) -> None:
+        self.start()
         self._stop.clear()
         self.conn.send(("run", lease, blobs, cpu_share))
 
@@ -211,6 +219,11 @@ class FleetAgent:
     def register(self, compute_power_w: float = 30.0) -> None:
         self.client.register(self.owner, self.policy, compute_power_w)
         self.registered = True
+        if self.policy.opted_in:
+            # the job process starts now, at low priority, not when the car has just parked: a parked
+            # car's first job then computes at once instead of after a second of imports
+            self._worker.priority = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
+            self._worker.start()
 
     def update_state(self, state: VehicleState) -> None:
         self.state = state
