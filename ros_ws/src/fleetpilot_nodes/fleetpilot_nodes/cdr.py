@@ -45,15 +45,25 @@ class PathArrays:
     yaw: np.ndarray
 
 
+def _plain_cdr(data: bytes, what: str, min_len: int = 4) -> tuple[str, memoryview] | None:
+    """(struct byte-order prefix, the bytes after the encapsulation header) for plain CDR, None for
+    any other encapsulation. ValueError when the bytes are too short to hold `what`."""
+    if len(data) < min_len:
+        raise ValueError(f"a serialised {what} needs at least {min_len} bytes, got {len(data)}")
+    kind = bytes(data[:2])
+    if kind not in (_CDR_LE, _CDR_BE):
+        return None
+    return ("<" if kind == _CDR_LE else ">"), memoryview(data)[4:]
+
+
 def header_stamp_ns(data: bytes) -> int:
     """The stamp of a serialised message whose first field is a std_msgs/Header (Odometry, Imu,
     Image, ...), in integer ns. Raises ValueError on bytes too short or not plain CDR."""
-    if len(data) < 12:
-        raise ValueError(f"a message with a header needs at least 12 bytes, got {len(data)}")
-    kind = bytes(data[:2])
-    if kind not in (_CDR_LE, _CDR_BE):
-        raise ValueError(f"unsupported CDR encapsulation {kind.hex()}")
-    sec, nanosec = struct.unpack_from("<iI" if kind == _CDR_LE else ">iI", data, 4)
+    plain = _plain_cdr(data, "message with a header", 12)
+    if plain is None:
+        raise ValueError(f"unsupported CDR encapsulation {bytes(data[:2]).hex()}")
+    e, view = plain
+    sec, nanosec = struct.unpack_from(e + "iI", view, 0)
     if nanosec >= _NS:
         raise ValueError(f"header stamp nanosec {nanosec} is not below 1e9")
     return sec * _NS + nanosec
@@ -79,13 +89,10 @@ class OdometryFields:
 def decode_odometry(data: bytes) -> OdometryFields:
     """Read a serialised nav_msgs/Odometry (plain CDR; anything else goes through rclpy). ValueError
     if it is not one."""
-    if len(data) < 4:
-        raise ValueError(f"a serialised Odometry needs at least 4 bytes, got {len(data)}")
-    kind = bytes(data[:2])
-    if kind not in (_CDR_LE, _CDR_BE):
+    plain = _plain_cdr(data, "Odometry")
+    if plain is None:
         return _odometry_with_rclpy(data)
-    e = "<" if kind == _CDR_LE else ">"
-    view = memoryview(data)[4:]
+    e, view = plain
     try:
         sec, nanosec = struct.unpack_from(e + "iI", view, 0)
         if nanosec >= _NS:
@@ -164,13 +171,10 @@ def encode_path(
 
 def decode_path(data: bytes) -> PathArrays:
     """Read a serialised nav_msgs/Path. Raises ValueError on bytes that are not one."""
-    if len(data) < 4:
-        raise ValueError(f"a serialised Path needs at least 4 bytes, got {len(data)}")
-    kind = bytes(data[:2])
-    if kind not in (_CDR_LE, _CDR_BE):
+    plain = _plain_cdr(data, "Path")
+    if plain is None:
         return _decode_with_rclpy(data)
-    e = "<" if kind == _CDR_LE else ">"
-    view = memoryview(data)[4:]
+    e, view = plain
     try:
         return _decode_plain_cdr(view, e)
     except (struct.error, UnicodeDecodeError, IndexError) as exc:
