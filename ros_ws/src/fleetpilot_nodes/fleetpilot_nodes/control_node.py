@@ -55,11 +55,9 @@ class ControlNode(Node):
         )
 
     def _on_path(self, data: bytes) -> None:
-        try:
-            traj = conv.trajectory_from_path_bytes(data)
-        except ValueError as exc:
+        traj = conv.usable_path(data, self.get_logger())
+        if traj is None:
             self.rejected_paths += 1
-            self.get_logger().warning(f"dropping an unusable planning/path: {exc}", throttle_duration_sec=1.0)
             return
         self._sync.add("path", traj.stamp_ns, traj)
 

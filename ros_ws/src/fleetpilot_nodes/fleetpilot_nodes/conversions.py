@@ -408,6 +408,16 @@ def trajectory_from_path_bytes(data: bytes) -> Trajectory:
     return Trajectory(stamp_ns=path.stamp_ns, t=t, x=path.x, y=path.y, yaw=path.yaw, speed=speed)
 
 
+def usable_path(data: bytes, logger) -> Trajectory | None:
+    """trajectory_from_path_bytes for a raw planning/path subscription: None (and a throttled
+    warning) for bytes a follower cannot use, which are dropped, never a crash."""
+    try:
+        return trajectory_from_path_bytes(data)
+    except ValueError as exc:
+        logger.warning(f"dropping an unusable planning/path: {exc}", throttle_duration_sec=1.0)
+        return None
+
+
 def trajectory_from_path(msg: Path) -> Trajectory:
     """trajectory_from_path_bytes for a typed nav_msgs/Path."""
     from rclpy.serialization import serialize_message
