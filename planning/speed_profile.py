@@ -69,23 +69,24 @@ def rollout(
     n = round(params.horizon_s / params.dt) + 1
     dt = params.dt
     t = np.arange(n) * dt
-    arc = np.zeros(n)
-    v = np.zeros(n)
-    a = np.zeros(n)
-    v[0] = max(v0, 0.0)
     b_comf = emb.comfort_decel
-    sqrt_ab = np.sqrt(emb.max_accel * b_comf)
-    # Plain Python lists: this loop runs per candidate per frame and numpy scalar calls dominate it.
+    sqrt_ab = math.sqrt(emb.max_accel * b_comf)
+    max_accel, max_decel = emb.max_accel, emb.max_decel
+    # Plain Python floats and lists: this loop runs per candidate per frame and numpy scalar calls
+    # (indexing, float(), np.sqrt on a scalar) dominated it. Same IEEE operations, same results.
     arcs, vlims = path_arc.tolist(), np.asarray(v_limit, dtype=float).tolist()
+    times = t.tolist()
+    stop_finite = math.isfinite(stop_arc)
+    vi, si = max(float(v0), 0.0), 0.0
+    arc, v, a = [si], [vi], []
     for i in range(n - 1):
-        vi, si = float(v[i]), float(arc[i])
         acc = (v_desired - vi) / params.speed_tau
         # Curve / speed-limit ahead: the limit where we will be after this step.
         v_lim_next = _interp(si + vi * dt, arcs, vlims)
         acc = min(acc, (v_lim_next - vi) / dt)
         # Stop point: start braking once the needed deceleration reaches the comfortable one.
-        remaining = stop_arc - si
-        if math.isfinite(remaining):
+        if stop_finite:
+            remaining = stop_arc - si
             if remaining <= 0.05:
                 acc = min(acc, -vi / dt)
             else:
@@ -93,22 +94,25 @@ def rollout(
                 if b_req >= 0.9 * b_comf:
                     acc = min(acc, -b_req)
         if lead is not None:
-            gap = lead.arc + lead.speed * t[i] - (si + front)
+            gap = lead.arc + lead.speed * times[i] - (si + front)
             if gap <= 0.05:
-                acc = min(acc, -emb.max_decel)
+                acc = min(acc, -max_decel)
             else:
                 s_star = params.min_gap + vi * params.time_headway + vi * (vi - lead.speed) / (2.0 * sqrt_ab)
-                acc = min(acc, emb.max_accel * (1.0 - (max(s_star, 0.0) / gap) ** 2))
-        acc = min(max(acc, -emb.max_decel), emb.max_accel)
+                acc = min(acc, max_accel * (1.0 - (max(s_star, 0.0) / gap) ** 2))
+        acc = min(max(acc, -max_decel), max_accel)
         # Never reverse: a stop is a stop.
         v_next = max(vi + acc * dt, 0.0)
         acc = (v_next - vi) / dt
         s_next = si + 0.5 * (vi + v_next) * dt
         # No clamp at stop_arc: if braking cannot stop in time the overshoot must stay visible so the
         # safety checker rejects the candidate.
-        arc[i + 1], v[i + 1], a[i] = s_next, v_next, acc
-    a[-1] = a[-2] if n > 1 else 0.0
-    return Rollout(t, arc, v, a)
+        arc.append(s_next)
+        v.append(v_next)
+        a.append(acc)
+        vi, si = v_next, s_next
+    a.append(a[-1] if n > 1 else 0.0)
+    return Rollout(t, np.array(arc), np.array(v), np.array(a))
 
 
 def _interp(x: float, xs: list[float], ys: list[float]) -> float:
