@@ -3,7 +3,8 @@ running in the background, interleaved A/B/A/B… in one run (same process, same
 of machine load), so the comparison is not skewed by what else the machine did at another time.
 
 The job is what the fleet agent runs on a parked car: segment_stats (the perception model over a
-shard of recorded frames) in a spawned process at nice 10 with one onnxruntime thread, leased from
+shard of recorded frames) in a spawned process at nice 10 and Linux SCHED_IDLE (as the agent runs it;
+--no-sched-idle: nice 10 alone) with one onnxruntime thread, leased from
 a local Fleet service (System 2 server + Fleet plugin on loopback) through FleetAgent/AgentRunner.
 The agent runs in its own process (as the node does under `fleetpilot launch`, one process per node)
 and the Fleet server in another (the cloud). The bench car drives, which a real agent would never
@@ -92,7 +93,7 @@ def bench_loop_background_job(
     block_frames: int,
     scenario: str = "car_lane_follow",
     seed: int = 0,
-    sched_idle: bool = False,
+    sched_idle: bool = True,
     rounds: int = 1,
 ) -> dict:
     """rounds: the A/B/A/B run repeated on seeds seed, seed+1, … (one agent, one server), samples
@@ -108,9 +109,10 @@ def bench_loop_background_job(
         raise ValueError(f"--frames must be at least 4 × --phase-frames (A/B/A/B), got {frames}")
     with (
         tempfile.TemporaryDirectory(prefix="fleetpilot_benchjob_") as tmp,
-        # the server stands for the cloud, not for the car's computer: lowest priority here
+        # The server stands for the cloud, not for the car's computer: below the driving loop, but at
+        # the job's nice level, not under it (at 19 the job starved it and releases timed out).
         LocalFleetService(
-            Path(tmp) / "state", vehicles=("bench-car",), separate_process=True, server_niceness=19
+            Path(tmp) / "state", vehicles=("bench-car",), separate_process=True, server_niceness=10
         ) as fleet,
     ):
         shards = record_shards(scenario, seed, 2, SHARD_FRAMES)

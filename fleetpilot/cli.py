@@ -302,7 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="interleave blocks without / with a fleet job running in the background (A/B/A/B…)",
     )
     loop.add_argument("--phase-frames", type=int, default=100, help="frames per A or B block")
-    loop.add_argument("--sched-idle", action="store_true", help="the background job at Linux SCHED_IDLE")
+    loop.add_argument(
+        "--sched-idle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the background job at Linux SCHED_IDLE, as the fleet agent runs it (default); "
+        "--no-sched-idle: nice 10 only",
+    )
     loop.add_argument(
         "--rounds",
         type=int,

@@ -121,11 +121,18 @@ class JobWorker:
     def run(self, lease: Lease, blobs: dict, cpu_share: float = 1.0) -> None:
         self.start()
         self._stop.clear()
+        if self.sched_idle:  # a stop raised it to the normal policy (request_stop)
+            _set_policy(self._proc.pid, idle=True)
         self.conn.send(("run", lease, blobs, cpu_share))
 
     def request_stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
+            # A SCHED_IDLE job on a busy machine waits long for a core: without this it missed the
+            # stop budget and was killed, losing the work since its last checkpoint. Under the normal
+            # policy (still at its nice value) it gets a core within milliseconds to checkpoint.
+            if self.sched_idle and self.alive:
+                _set_policy(self._proc.pid, idle=False)
 
     def job_ended(self) -> None:
         self.jobs_run += 1
@@ -162,6 +169,21 @@ class JobWorker:
         self.conn = parent
 
 
+def _set_policy(pid: int, *, idle: bool) -> None:
+    """Linux SCHED_IDLE (idle=True) or the normal policy for every thread of process pid (a policy is
+    per thread). Best effort: without the right to raise a policy the stop budget still kills."""
+    policy = getattr(os, "SCHED_IDLE" if idle else "SCHED_OTHER", None)
+    if policy is None:
+        return
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(tid, policy, os.sched_param(0))
+
+
 def _lower_priority(pid: int, priority: int, sched_idle: bool) -> None:
     """Absolute nice value `priority` for process pid (0: this one), and Linux SCHED_IDLE if asked:
     a core only when nothing else wants it (nice 19 still takes a share of a busy core; on a
@@ -169,8 +191,7 @@ def _lower_priority(pid: int, priority: int, sched_idle: bool) -> None:
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, pid, priority)
     if sched_idle:
-        with contextlib.suppress(AttributeError, OSError):
-            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        _set_policy(pid if pid else os.getpid(), idle=True)
 
 
 @dataclass
@@ -196,7 +217,7 @@ class FleetAgent:
         niceness: int = 10,
         threads: int = 1,
         heartbeat_period_s: float = 5.0,
-        sched_idle: bool = False,
+        sched_idle: bool = True,
         checkpoint_upload_s: float = 2.0,
     ) -> None:
         self.client, self.policy, self.owner = client, policy, owner

@@ -140,3 +140,38 @@ def test_duty_cycle_keeps_the_owners_cpu_share_and_never_delays_a_stop():
     t0 = time.perf_counter()
     assert should_stop()  # ... ended by the stop request
     assert time.perf_counter() - t0 < 0.3
+
+
+def _policies(pid: int) -> set[int]:
+    import os
+
+    return {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{pid}/task")}
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+def test_the_job_computes_at_sched_idle_and_a_stop_raises_it_to_answer(srv):  # noqa: F811
+    """sched_idle (the default): every thread of the job process is SCHED_IDLE while it computes; a stop
+    puts it back under the normal policy so it checkpoints and answers in time instead of being
+    killed; the next job lowers it again."""
+    import os
+
+    rng = np.random.default_rng(7)
+    shard = make_shard(rng.integers(0, 256, size=(FRAMES, CAMERA_HEIGHT, CAMERA_WIDTH, 3), dtype=np.uint8))
+    add_jobs(srv, n=2, data=shard)
+    agent = FleetAgent(srv.client("b"), OPTED_IN, "owner-b", heartbeat_period_s=3600)
+    assert agent.sched_idle
+    agent.register()
+    try:
+        agent.update_state(PARKED)
+        wait_for(lambda: agent.step() or agent.computing)
+        pid = agent._worker._proc.pid
+        assert _policies(pid) == {os.SCHED_IDLE}
+        agent.update_state(replace(PARKED, parked=False))
+        assert agent._worker.alive and agent._worker._proc.pid == pid  # it answered: kept, not killed
+        assert _policies(pid) == {os.SCHED_OTHER}
+        assert os.getpriority(os.PRIO_PROCESS, pid) >= 10  # still nice
+        agent.update_state(PARKED)
+        wait_for(lambda: agent.step() or agent.computing)
+        assert _policies(pid) == {os.SCHED_IDLE}
+    finally:
+        agent.close()

@@ -65,7 +65,7 @@ def parameter_spec() -> dict[str, Param]:
         "checkpoint_upload_s": Param(
             2.0, "s between checkpoint uploads to the server (a preemption sends the latest)"
         ),
-        "sched_idle": Param(False, "Linux: run the job process at SCHED_IDLE (only on otherwise idle cores)"),
+        "sched_idle": Param(True, "Linux: run the job process at SCHED_IDLE (only on otherwise idle cores)"),
         "compute_power_w": Param(30.0, "electrical power of the computer while computing (energy credits)"),
         "diagnostics_period_s": Param(1.0, "wall seconds between diagnostics"),
     }
