@@ -45,8 +45,9 @@ from perception.classes import labels_from_tags
 from sim.camera import CAMERA_HFOV
 
 # 4: 60 deg camera, 0.5 m wide pedestrians; 5: sampling profiles (car frames unchanged);
-# 6: the humanoid body in the train profile's car views (car frames unchanged)
-GENERATOR_VERSION = 6
+# 6: the humanoid body in the train profile's car views (car frames unchanged);
+# 7: the humanoid in its hi-vis livery (sim/humanoid.py), everywhere it appears
+GENERATOR_VERSION = 7
 SEEDS_PER_SHARD = 25
 CAMERA_WIDTH, CAMERA_HEIGHT = 160, 120
 PROFILES = ("car", "train", "humanoid", "car_sees_humanoid")

@@ -63,6 +63,15 @@ FOOT_LINKS = (11, 18)  # right_foot, left_foot
 START_Z = 1.4
 START_JOINT_SPREAD = 0.1  # rad, uniform ± around 0
 FALL_HEIGHT = 0.7  # m, torso below this counts as a fall
+# The robot's livery: hi-vis yellow-green trunk, thighs and upper arms, navy shins, feet and forearms.
+# Chosen unlike anything else in the worlds (road paint is white or yellow, cones orange, asphalt grey):
+# the file's default white made the perception model read the edges of crosswalk stripes as a robot.
+# Every world and the perception dataset show the body in this one look (perception/models/MODEL_CARD.md).
+LIVERY_HIVIS = (0.62, 0.95, 0.12, 1.0)
+LIVERY_DARK = (0.10, 0.15, 0.40, 1.0)
+LIVERY_DARK_LINKS = frozenset(
+    {"right_shin", "right_foot", "left_shin", "left_foot", "right_lower_arm", "left_lower_arm"}
+)
 # physics the policy was trained with
 SOLVER_ITERATIONS = 5
 CONTACT_ERP = 0.9
@@ -164,10 +173,18 @@ class HumanoidBody:
             forces=[0.0] * self.n_links,
             physicsClientId=c,
         )
+        self._paint_livery()
         self._torques = np.zeros(len(JOINT_INDICES))
         self._all_links = list(range(self.n_links))
         self._prev_lin_vel: np.ndarray | None = None
         self.reset(x, y, yaw, rng)
+
+    def _paint_livery(self) -> None:
+        c, b = self.client, self.body_id
+        for link in range(-1, self.n_links):
+            name = "" if link < 0 else p.getJointInfo(b, link, physicsClientId=c)[12].decode()
+            rgba = LIVERY_DARK if name in LIVERY_DARK_LINKS else LIVERY_HIVIS
+            p.changeVisualShape(b, link, rgbaColor=list(rgba), physicsClientId=c)
 
     # ---- state ------------------------------------------------------------------------------------
     def reset(self, x: float, y: float, yaw: float, rng: np.random.Generator) -> None:

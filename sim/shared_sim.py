@@ -22,7 +22,6 @@ import math
 import time
 
 import numpy as np
-import pybullet as p
 
 from sim import clock
 from sim.camera import render
@@ -113,14 +112,6 @@ class SharedSimulation(Simulation):
             c, [w.ground_id], x=start[0], y=start[1], yaw=start[2], rng=np.random.default_rng(seed)
         )
         w._register(body.body_id, Tag.PEDESTRIAN)  # what the car's camera sees
-        # Dressed like the car world's pedestrians (the palette's first pedestrian colour): the perception
-        # model never saw the humanoid's own grey-brown look from the car and read it as background and
-        # sidewalk (5 of 41 of its pixels as pedestrian at 8 m, none beyond); dressed, 33 of 41 at 8 m and
-        # 17 of 21 at 12 m (seed 9). Retraining with the humanoid in the car's views is the real fix.
-        for link in range(-1, body.n_links):
-            p.changeVisualShape(
-                body.body_id, link, rgbaColor=list(self.palette.pedestrian[0]), physicsClientId=c
-            )
         w.collidable.append(body.body_id)  # the car colliding with it is a collision
         self.humanoid_camera_model = make_head_camera_model(camera_width, camera_height)
         hazards = frozenset(b for b in w.collidable if b != body.body_id) | {w.ego_id}
