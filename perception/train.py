@@ -247,8 +247,8 @@ def write_model_card(meta: dict, path: Path) -> None:
     )
     text = f"""# segnet.onnx — model card
 
-Small encoder-decoder CNN (perception/model.py, `SegNetLite`, width {meta["width"]}, nearest ×2 upsampling
-in the decoder, {refine_text}) for 160×120
+Small encoder-decoder CNN (perception/model.py, `SegNetLite`, width {meta["width"]}, {refine_text})
+for 160×120
 semantic segmentation of the fleetpilot PyBullet world into {len(meta["classes"])} classes:
 {", ".join(meta["classes"])}.
 
@@ -264,8 +264,7 @@ odd seeds randomise appearance; camera pose jitter; random scene time). Sampling
 (perception/dataset.py docstring): `car` = the car's front camera, placements biased towards objects;
 `train` = placements aimed at one kind of target (light, walker, obstacle, lead car) chosen uniformly,
 light states red/yellow/green drawn equally, and 15 % humanoid head-camera views (1.2–1.7 m high,
-0–25° down, any heading, on road or sidewalk); 30 % of its car-camera frames also show the humanoid
-robot itself (posed, in its hi-vis livery, labelled pedestrian) 4–30 m ahead.
+0–25° down, any heading, on road or sidewalk).
 * training seeds {meta["train_seeds"]}, {meta["frames_per_seed"]} frames each
   ({meta["train_frames"]} frames, profile `{meta.get("profile", "car")}`)
 * held-out evaluation seeds {meta["eval_seeds"]}, {meta["eval_frames_per_seed"]} frames each
