@@ -23,7 +23,7 @@ from cloud_reasoner.backends.base import Backend, BackendError
 from cloud_reasoner.client import ReasonerClient
 from cloud_reasoner.convert import build_request
 from cloud_reasoner.fault_names import CLOUD_FAULTS
-from cloud_reasoner.query import Advice, MetaAction, QuestionKind, ReasonQuery
+from cloud_reasoner.query import Advice, DetectedObject, MetaAction, QuestionKind, ReasonQuery
 
 VEHICLE_ID = "car"
 
@@ -37,6 +37,18 @@ def request_from_query(query: dict, route, vehicle_id: str):
     body = SimpleNamespace(**query["body"])
     question = QuestionKind[str(query.get("question", "stuck_behind_obstacle")).upper()]
     embodiment = "humanoid" if str(query.get("embodiment", "car")).lower() == "humanoid" else "car"
+    objects = [
+        DetectedObject(
+            object_id=str(o["object_id"]),
+            label=str(o["label"]),
+            color=str(o.get("color", "")),
+            x=float(o["x"]),
+            y=float(o["y"]),
+            width=float(o.get("width", 0.0)),
+            confidence=float(o.get("confidence", 1.0)),
+        )
+        for o in query.get("objects", [])
+    ]
     return build_request(
         vehicle_id=vehicle_id,
         embodiment=embodiment,
@@ -47,6 +59,8 @@ def request_from_query(query: dict, route, vehicle_id: str):
         route=route,
         grid=SimpleNamespace(classes=classes, resolution=res, origin_x=ox, origin_y=oy),
         question=question,
+        text=str(query.get("text", "")),
+        objects=objects,
         oncoming_lane_offsets=[float(o) for o in query.get("oncoming_lane_offsets", [])],
     )
 
@@ -140,7 +154,8 @@ class FaultBackend(Backend):
 
     slow: answers after 5 s (past the vehicle's deadline); error: fails (UNAVAILABLE, no fallback);
     garbage: a pass along waypoints 500 m off the road; stale: valid for 0 s; unsafe: always a pass
-    through the oncoming lane, whatever the traffic. (down / kill are server-level: no server / stopped.)
+    through the oncoming lane, whatever the traffic, and a walk_to that goes on through the object walked
+    to. (down / kill are server-level: no server / stopped.)
     """
 
     def __init__(self, mode: str, inner: Backend | None = None, slow_s: float = 5.0):
@@ -177,6 +192,13 @@ class FaultBackend(Backend):
             advice = dataclasses.replace(
                 advice, action=MetaAction.PASS_LEFT_ONCOMING, waypoints=wp, valid_for_s=2.0, target_speed=5.0
             )
+        elif self.mode == "unsafe" and advice.action == MetaAction.WALK_TO and len(advice.waypoints):
+            # on through the object walked to and 3 m beyond it, as if it were not there
+            wp = np.asarray(advice.waypoints, dtype=float)
+            end, start = wp[-1], np.array([query.x, query.y])
+            u = (end - start) / max(float(np.hypot(*(end - start))), 1e-9)
+            beyond = end + np.outer(np.arange(1.0, 5.0), u)
+            advice = dataclasses.replace(advice, waypoints=np.vstack([wp, beyond]))
         if self.on_answer is not None:
             callback, self.on_answer = self.on_answer, None
             callback()

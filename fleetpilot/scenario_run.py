@@ -33,7 +33,7 @@ def run_scenario(
             result=sim.result(),
         )
 
-    from fleetpilot.system2_run import SYSTEM2_GRAPH, SYSTEM2_SCENARIOS, cloud_overrides
+    from fleetpilot.system2_run import SYSTEM2_RUNS, SYSTEM2_SCENARIOS, cloud_overrides
     from sim.hosting import embodiment_of
 
     cloud = name in SYSTEM2_SCENARIOS and not no_cloud
@@ -41,6 +41,8 @@ def run_scenario(
         from fleetpilot.direct_loop_shared import run_direct_shared
 
         return run_direct_shared(name, seed, on_finish=draw)
+    if direct and name in SYSTEM2_SCENARIOS and embodiment_of(name) == "humanoid":
+        raise ValueError(f"{name} needs the reasoner bridge node: run it through the ROS graph (no --direct)")
     if direct and embodiment_of(name) == "humanoid":
         from fleetpilot.direct_loop_humanoid import run_direct_humanoid
 
@@ -50,6 +52,7 @@ def run_scenario(
 
         return run_direct(name, seed, on_finish=draw, cloud=cloud, cloud_fault=cloud_fault)
     from fleetpilot.fleet_scenario import FLEET_SCENARIOS, run_with_fleet
+    from fleetpilot.graph_runner import DEFAULT_GRAPH
     from fleetpilot.graph_runner import run_scenario as run_graph
 
     if name in FLEET_SCENARIOS:
@@ -59,15 +62,23 @@ def run_scenario(
         return run_graph(
             name, seed, record=record, on_finish=draw, graph="shared_sim", embodiment_params=None
         )
-    if embodiment_of(name) == "humanoid":
-        return run_graph(
-            name, seed, record=record, on_finish=draw, graph="humanoid_sim", embodiment_params="humanoid.yaml"
-        )
+    embodiment_params = "humanoid.yaml" if embodiment_of(name) == "humanoid" else "car.yaml"
     if not cloud:
-        return run_graph(name, seed, record=record, on_finish=draw)
-    with cloud_overrides(cloud_fault) as overrides:
+        # --no-cloud: the plain graph; the planner still asks, nobody answers
+        plain = "humanoid_sim" if embodiment_of(name) == "humanoid" else DEFAULT_GRAPH
+        return run_graph(
+            name, seed, record=record, on_finish=draw, graph=plain, embodiment_params=embodiment_params
+        )
+    graph, vehicle_id = SYSTEM2_RUNS[name]
+    with cloud_overrides(cloud_fault, vehicle_id=vehicle_id) as overrides:
         result = run_graph(
-            name, seed, record=record, on_finish=draw, graph=SYSTEM2_GRAPH, overrides=overrides
+            name,
+            seed,
+            record=record,
+            on_finish=draw,
+            graph=graph,
+            overrides=overrides,
+            embodiment_params=embodiment_params,
         )
     result["cloud_fault"] = cloud_fault or ""
     return result

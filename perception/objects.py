@@ -10,7 +10,9 @@ The BEV grid says *where* something occupies the ground but not *which thing* it
 * its colour: the median RGB of its pixels, named by hue, saturation and value (`colour_name`).
 
 Blobs smaller than `min_pixels` are dropped (too small to name or place), and so are blobs whose
-lowest pixel lies above the horizon (no ground contact in view). Pure numpy/OpenCV: no ROS here.
+lowest pixel lies above the horizon or on the image's bottom row: either way the ground contact is not
+in view (an object cut off by the bottom edge, or the robot's own arm swinging into the picture, would
+be placed by a pixel that is not where it stands). Pure numpy/OpenCV: no ROS here.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ class ObjectExtractor:
                 w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
                 box = labels[top : top + h, left : left + w] == i
                 v = top + h - 1
+                if v >= cam.height - 1:
+                    continue  # cut off by the bottom edge: its ground contact is out of view
                 cols = np.nonzero(box[-1])[0] + left
                 u = int(cols[len(cols) // 2])
                 if not self._hits[v, u]:

@@ -10,6 +10,7 @@ import numpy as np
 from perception import traffic_light
 from perception.bev import BevProjector
 from perception.inference import SegmentationModel
+from perception.objects import ObjectExtractor
 from perception.specks import DEFAULT_MIN_OBJECT_PIXELS, suppress_specks
 from perception.types import PerceptionOutput
 from sim.types import CameraModel
@@ -25,7 +26,9 @@ class Perceiver:
         bev: dict | None = None,
         min_light_pixels: int = traffic_light.DEFAULT_MIN_PIXELS,
         min_object_pixels: int = DEFAULT_MIN_OBJECT_PIXELS,
+        objects: bool = False,
     ) -> None:
+        """objects: also list the object blobs (perception/objects.py) in PerceptionOutput.objects."""
         self.camera = camera
         self.model = SegmentationModel(model_path, threads=threads)
         if (self.model.height, self.model.width) != (camera.height, camera.width):
@@ -38,6 +41,7 @@ class Perceiver:
         if min_object_pixels < 0:
             raise ValueError(f"min_object_pixels must be >= 0, got {min_object_pixels}")
         self.min_object_pixels = min_object_pixels
+        self.objects = ObjectExtractor(camera) if objects else None
         self.last_classes: np.ndarray | None = None  # for debugging overlays
         self.last_confidence: np.ndarray | None = None
 
@@ -50,6 +54,7 @@ class Perceiver:
             classes, confidence, self.camera, rgb=rgb, min_pixels=self.min_light_pixels
         )
         self.last_classes, self.last_confidence = classes, confidence
+        objects = tuple(self.objects.extract(classes, rgb)) if self.objects is not None else ()
         latency_ms = (time.perf_counter() - start) * 1e3
         return PerceptionOutput(
             stamp_ns=int(stamp_ns),
@@ -57,4 +62,5 @@ class Perceiver:
             traffic_light=light,
             confidence=float(confidence.mean()),
             latency_ms=latency_ms,
+            objects=objects,
         )

@@ -61,3 +61,6 @@ class PerceptionOutput:
     traffic_light: TrafficLightObservation
     confidence: float  # per-frame confidence, 0..1 (mean max-softmax over the image)
     latency_ms: float = 0.0
+    # perception.objects.DetectedObject per object blob (base_link), when the Perceiver extracts them:
+    # what a task in words ("walk to the red box") and a System 2 query refer to
+    objects: tuple = ()

@@ -129,6 +129,15 @@ class PlannerParams:
     oncoming_unknown_max: float = 0.3  # fraction of the checked oncoming lane that may be unseen
     pass_accel: float = 1.5  # m/s² assumed when estimating how long a pass takes
     pass_margin_s: float = 1.0  # s added to that estimate
+    # A task in words (planning/task.py): asking System 2 and checking its WALK_TO.
+    task_settle_s: float = 0.5  # s after the task arrives before the first query (a body starting up settles)
+    # s between queries while no answer is followed yet: the body turns meanwhile, so successive queries
+    # see the yard from other headings (it "looks around")
+    task_ask_s: float = 0.5
+    task_requery_s: float = 1.5  # s between queries while walking to the object (refines its place)
+    task_max_reach_m: float = 25.0  # farthest advised waypoint System 1 accepts
+    task_target_clearance_m: float = 1.5  # m before the last waypoint where obstacle cells are the target
+    task_min_object_range_m: float = 2.0  # nearer object blobs are not remembered (see task.ObjectMemory)
 
     @classmethod
     def from_dict(cls, d: dict) -> PlannerParams:
@@ -145,6 +154,10 @@ class PlannerParams:
             raise ValueError(f"planner path_ds must be positive, got {self.path_ds}")
         if self.speed_samples < 1 or self.lateral_samples < 0:
             raise ValueError("planner needs speed_samples >= 1 and lateral_samples >= 0")
+        if not (self.task_ask_s > 0 and self.task_requery_s > 0 and self.task_max_reach_m > 0):
+            raise ValueError("planner needs task_ask_s, task_requery_s and task_max_reach_m > 0")
+        if self.task_settle_s < 0:
+            raise ValueError(f"planner task_settle_s must be >= 0, got {self.task_settle_s}")
 
 
 def embodiment_from_dict(d: dict) -> Embodiment:

@@ -29,6 +29,7 @@ from planning.route import Route, wrap_angle
 from planning.safety import MovingObstacle, SafetyChecker, fallback_trajectory
 from planning.speed_profile import Lead, curve_speed_limit, rollout
 from planning.system2 import HOLD_ACTIONS, PASS_ACTIONS, PassPermission, System2, grid_payload
+from planning.task import TASK_ACTIONS, ObjectMemory, TextTask, route_through, seen_free, walk_to_check
 from planning.types import EgoState, Embodiment, RouteMap, Trajectory
 
 _MAX_STAMP_SKEW_NS = 500_000_000
@@ -84,10 +85,25 @@ class Planner:
         # A parking spot on the route holds the vehicle there (as if it were the goal) until
         # release_park() (the owner's drive request).
         self.park_s: float | None = route.park_s
+        self.task: TextTask | None = None  # a task in words (planning/task.py)
+        self._task_arrived_ns: int | None = None
 
     def release_park(self) -> None:
         """The drive request: leave the parking spot and drive on to the goal."""
         self.park_s = None
+
+    def set_task(self, text: str) -> None:
+        """A task in words: System 2 is asked what it means (a latched re-delivery changes nothing)."""
+        if self.task is None or self.task.text != text:
+            self.task = TextTask(text)
+            self._task_arrived_ns = None
+            self.task_objects = ObjectMemory(min_range_m=self.p.task_min_object_range_m)
+
+    def _set_route(self, route: RouteMap) -> None:
+        """Follow another route from here on (a WALK_TO): where we are on the old one means nothing."""
+        self.route = Route(route)
+        self.prev_s = self.prev_target = self.static_block_s = None
+        self.park_s = route.park_s
 
     # ------------------------------------------------------------------------------------------------
     def plan(self, perception: PerceptionOutput, ego: EgoState) -> Trajectory:
@@ -120,6 +136,28 @@ class Planner:
         pts, cls = self.memory.update(grid, ego, stamp)
         self.system2_query = None
         self._system2_advice(grid, ego, stamp, s0, d0, front, v0)
+        if self.prev_s is None:  # the advice replaced the route (a WALK_TO): where are we on the new one?
+            s_arr, d_arr = self.route.project(np.array([[ego.x, ego.y]]))
+            s0, d0 = float(s_arr[0]), float(d_arr[0])
+            self.prev_s = s0
+            heading_err = float(wrap_angle(ego.yaw - float(self.route.heading_at(s0))))
+        # A task in words is asked about whatever this frame's plan turns out to be (even a fallback).
+        if self.task is not None and self._task_settled(stamp) and self.task.state != "done":
+            self.task_objects.update(
+                perception.objects, ego, stamp, seen_free=lambda x, y: seen_free(grid, ego, x, y)
+            )
+        if self.task is not None and self._task_settled(stamp) and self.task.due(stamp):
+            self.system2_query = self._make_query(
+                grid,
+                ego,
+                stamp,
+                None,
+                question="text_task",
+                text=self.task.text,
+                objects=self.task_objects.confirmed(),
+            )
+            period = p.task_requery_s if self.task.state == "walking" else p.task_ask_s
+            self.task.next_query_ns = stamp + round(period * 1e9)
         self.lanes = self.base_lanes + ([self.system2.permission.lane] if self.system2.permission else [])
         # A lateral target in a lane that is no longer open (a pass aborted or expired before the car
         # crossed the centre line) must not be pursued: it would stay a candidate as "the current target".
@@ -280,14 +318,31 @@ class Planner:
         )
 
     # ------------------------------------------------------------------------------------------------
-    def _make_query(self, grid, ego: EgoState, stamp: int, block_s: float | None) -> dict:
-        """The System 2 query (JSON-able): what the bridge turns into a ReasonRequest."""
+    def _task_settled(self, stamp: int) -> bool:
+        """task_settle_s after the task arrived: a body that just started up is still finding its stance
+        (its camera too high or tilted places far objects at half their range)."""
+        if self._task_arrived_ns is None:
+            self._task_arrived_ns = stamp
+        return (stamp - self._task_arrived_ns) * 1e-9 >= self.p.task_settle_s - 1e-9
+
+    def _make_query(
+        self,
+        grid,
+        ego: EgoState,
+        stamp: int,
+        block_s: float | None,
+        question: str = "stuck_behind_obstacle",
+        **extra,
+    ) -> dict:
+        """The System 2 query (JSON-able): what the bridge turns into a ReasonRequest. extra: e.g. the
+        text and objects of a task in words."""
         frame_id = f"plan/{stamp}"
         self.system2.issue(stamp, frame_id)
         return {
+            **extra,
             "frame_id": frame_id,
             "stamp_ns": int(stamp),
-            "question": "stuck_behind_obstacle",
+            "question": question,
             "embodiment": self.emb.name,
             "ego": {"x": ego.x, "y": ego.y, "yaw": ego.yaw, "speed": ego.speed, "yaw_rate": ego.yaw_rate},
             "body": {"length": self.emb.length, "width": self.emb.width, "max_speed": self.emb.max_speed},
@@ -305,6 +360,9 @@ class Planner:
             return lookup_cells(grid, ego, x, y)
 
         for a in s2.take_pending(stamp):
+            if self.task is not None and a.action in TASK_ACTIONS:
+                self._task_advice(a, ego)
+                continue
             if a.action in HOLD_ACTIONS:
                 s2.counters.advice_followed += 1  # the safe stop System 1 keeps anyway
                 s2.hold(a.valid_until_ns)
@@ -356,6 +414,43 @@ class Planner:
             s2.permission = None
             s2.counters.advice_aborted += 1
             s2.last_event = f"pass aborted: {check.reason}"
+
+    def _task_advice(self, a, ego: EgoState) -> None:
+        """An answer about the task in words (planning/task.py): walk, stop, or wait."""
+        task, s2 = self.task, self.system2
+        if task.state == "done":
+            s2.last_event = f"task done: {a.action} not needed"
+            return
+        if a.action == "stop":
+            task.state = "done"
+            s2.counters.advice_followed += 1
+            s2.last_event = f"task done: {a.rationale}"
+            return
+        if a.action == "wait":
+            if task.state == "walking":
+                s2.last_event = f"kept the last walk_to ({a.rationale})"  # nothing new: keep walking
+                return
+            s2.counters.advice_followed += 1
+            task.next_query_ns = max(task.next_query_ns, a.valid_until_ns)
+            s2.last_event = f"wait: {a.rationale}"
+            return
+        why = walk_to_check(
+            a.waypoints,
+            ego,
+            self.memory.xy,
+            self.memory.cls,
+            max_reach_m=self.p.task_max_reach_m,
+            target_clearance_m=self.p.task_target_clearance_m,
+            half_width=0.5 * self.emb.width + self.emb.safety_margin,
+        )
+        if why:
+            s2.counters.advice_rejected_unsafe += 1
+            s2.last_event = f"rejected walk_to: {why}"
+            return
+        self._set_route(route_through(ego, a.waypoints, self.route.map))
+        task.state = "walking"
+        s2.counters.advice_followed += 1
+        s2.last_event = f"walk_to: {a.rationale}"
 
     def _analyse(
         self, path: Path, pts: np.ndarray, cls: np.ndarray, grid, ego: EgoState, res: float

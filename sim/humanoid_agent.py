@@ -80,6 +80,7 @@ class HumanoidAgent:
         self._prev_v: float | None = None
         self._prev_a: float | None = None
         self._accels: list[float] = []
+        self.max_from_start = 0.0  # m, the torso's farthest distance from the start (a task's safe wait)
         chain = [self.start_xy, *self.goals]
         self._legs = list(itertools.pairwise(chain))
         self._leg_lengths = [math.dist(a, b) for a, b in self._legs]
@@ -141,6 +142,8 @@ class HumanoidAgent:
         vx, vy = float(lin[0]), float(lin[1])
         self._update_motion(math.hypot(vx, vy))
         self._update_ttc(float(pos[0]), float(pos[1]), vx, vy)
+        away = math.hypot(float(pos[0]) - self.start_xy[0], float(pos[1]) - self.start_xy[1])
+        self.max_from_start = max(self.max_from_start, away)
         z = float(pos[2])
         if self._down_since is None and z < FALL_HEIGHT:
             self._down_since = t

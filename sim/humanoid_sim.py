@@ -29,6 +29,7 @@ from sim.geometry import wrap_angle
 from sim.humanoid import HumanoidBody, make_head_camera_model
 from sim.humanoid_agent import TTC_CAP, HumanoidAgent
 from sim.humanoid_push import BoxThrower
+from sim.humanoid_task import WAIT_RADIUS_M, TaskSpec, build_task_spec
 from sim.humanoid_world import YardSpec, YardWorld, build_yard_spec
 from sim.seeding import STREAM_APPEARANCE, STREAM_ODOM_NOISE, rng_for
 from sim.semantics import Tag
@@ -38,6 +39,7 @@ from sim.types import CameraFrame, JointEffortCommand, Odometry, SensorBatch
 HUMANOID_SCENARIOS: dict[str, tuple[bool, str]] = {
     "humanoid_goals": (False, "humanoid walks a chain of 3-5 goals through an obstacle yard"),
     "humanoid_push": (True, "humanoid_goals with boxes thrown at the robot now and then"),
+    "humanoid_task": (False, "told in text to walk to one of several coloured boxes (System 2 reads it)"),
 }
 STREAM_PUSH = 4  # sim.seeding stream of the box thrower (layout, appearance, noise are 1-3)
 YARD_LANE_WIDTH = 3.0  # m, the width of the "lane" the route map describes along a leg
@@ -68,7 +70,13 @@ class HumanoidSimulation:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
         self.scenario = scenario
         self.seed = int(seed)
-        self.spec: YardSpec = spec if spec is not None else build_yard_spec(self.seed)
+        # humanoid_task (sim/humanoid_task.py): the yard holds the coloured boxes, the one goal is the
+        # named box, and the stack gets the sentence and a hold route instead of the goal's leg
+        self.task: TaskSpec | None = build_task_spec(self.seed) if scenario == "humanoid_task" else None
+        if spec is None:
+            spec = self.task.yard if self.task is not None else build_yard_spec(self.seed)
+        self.spec: YardSpec = spec
+        self.task_text = self.task.text if self.task is not None else ""
         self.palette: Palette = (
             default_palette(rng_for(seed, STREAM_APPEARANCE))
             if appearance_seed is None
@@ -156,7 +164,10 @@ class HumanoidSimulation:
         return self.agent.route_version
 
     def route_map(self) -> dict:
-        """The navigation route to the NEXT goal (HumanoidAgent.route_map: one leg at a time)."""
+        """The navigation route to the NEXT goal (HumanoidAgent.route_map: one leg at a time); for a task,
+        the hold route (where the box is, only System 2's answer tells)."""
+        if self.task is not None:
+            return self.task.hold_route()
         return self.agent.route_map()
 
     def advance(self, command: JointEffortCommand | None) -> SensorBatch:
@@ -202,6 +213,27 @@ class HumanoidSimulation:
             **a.metrics(),
             "boxes_thrown": int(self.thrower.throws) if self.thrower is not None else 0,
             "done_reason": self._done_reason or "",
+            **self._task_result(),
+        }
+
+    def _task_result(self) -> dict:
+        if self.task is None:
+            return {}
+        a = self.agent
+        bx, by = a.body_xy()
+        target = self.task.target
+        return {
+            "task_text": self.task.text,
+            "task_target": f"{self.task.colour} box at ({target.x:.2f}, {target.y:.2f})",
+            "task_reached": bool(a.finished),
+            "task_distance_m": round(max(math.hypot(bx - target.x, by - target.y) - target.radius, 0.0), 3),
+            # without System 2 the robot cannot know where to go: waiting in place, unharmed, is the safe
+            # outcome (sim/humanoid_task.py)
+            "safe_stop": bool(
+                a.collisions == 0
+                and not a.fallen_too_long
+                and a.max_from_start <= WAIT_RADIUS_M
+            ),
         }
 
     def render_camera(

@@ -45,6 +45,7 @@ class YardObstacle:
     length: float  # box: x extent; cone: base diameter
     width: float  # box: y extent; cone: base diameter
     height: float
+    rgba: tuple[float, float, float, float] | None = None  # None: the palette's obstacle colours
 
     @property
     def radius(self) -> float:
@@ -68,7 +69,7 @@ class YardSpec:
             "seed": self.seed,
             "start": list(self.start),
             "goals": [list(g) for g in self.goals],
-            "obstacles": [o.__dict__.copy() for o in self.obstacles],
+            "obstacles": [{k: v for k, v in o.__dict__.items() if v is not None} for o in self.obstacles],
             "half_size": self.half_size,
             "goal_radius": self.goal_radius,
             "time_limit_s": self.time_limit_s,
@@ -178,7 +179,7 @@ class YardWorld:
 
     def _build_obstacle(self, o: YardObstacle, i: int) -> int:
         c = self.client
-        rgba = list(self.palette.obstacle[i % len(self.palette.obstacle)])
+        rgba = list(o.rgba or self.palette.obstacle[i % len(self.palette.obstacle)])
         if o.kind == "box":
             half = [0.5 * o.length, 0.5 * o.width, 0.5 * o.height]
             col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=c)

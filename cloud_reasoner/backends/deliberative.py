@@ -61,6 +61,21 @@ _TASK_RE = re.compile(
 )
 
 
+# The on-board segmentation knows no "box" (perception/classes.py): a box is an object of the obstacle
+# class, or of the vehicle class when it is too narrow to be a vehicle (the model reads a saturated box
+# as a car's paint).
+_BOX_LABELS = ("obstacle", "vehicle")
+_BOX_MAX_WIDTH_M = 1.5
+
+
+def _names(o, noun: str) -> bool:
+    """Does the noun of a task ("box", "cone", "vehicle", ...) name this detected object?"""
+    label = _SYNONYMS.get(o.label, o.label)
+    if label == noun:
+        return True
+    return noun == "box" and label in _BOX_LABELS and o.width <= _BOX_MAX_WIDTH_M
+
+
 class _Obstacles(NamedTuple):
     pts: np.ndarray  # (M, 2) odom
     half: np.ndarray  # (M,) half extent of each sample, m
@@ -126,12 +141,12 @@ class DeliberativeBackend(Backend):
         candidates = [
             o
             for o in q.objects
-            if _SYNONYMS.get(o.label, o.label) == label
-            and (not color or o.color.replace("gray", "grey") == color)
+            if _names(o, label) and (not color or o.color.replace("gray", "grey") == color)
         ]
         wanted = f"{color} {label}".strip()
         if not candidates:
-            return self._advice(MetaAction.WAIT, 0.3, f"no {wanted} detected; look around", valid_for_s=1.0)
+            # short-lived: a robot that turns sees other things half a second later
+            return self._advice(MetaAction.WAIT, 0.3, f"no {wanted} detected; look around", valid_for_s=0.5)
         # The nearest match: the one the speaker most likely means, and deterministic on ties (then by id).
         target = min(candidates, key=lambda o: (math.hypot(o.x - q.x, o.y - q.y), o.object_id))
         dx, dy = target.x - q.x, target.y - q.y

@@ -166,6 +166,31 @@ def test_text_tasks_without_a_match_do_not_walk(text, action):
     assert advice.action == action and len(advice.waypoints) == 0
 
 
+# As the humanoid's perception reports them (perception/objects.py): class names, no "box"; a saturated
+# box is often read as a vehicle.
+SEEN = [
+    DetectedObject("o0", "vehicle", "red", 6.0, 1.0, 0.0, 0.6),
+    DetectedObject("o1", "obstacle", "yellow", 5.0, -1.0, 0.0, 0.7),
+    DetectedObject("o2", "vehicle", "blue", 4.0, 0.0, 0.0, 3.2),  # as wide as a car: not a box
+    DetectedObject("o3", "pedestrian", "green", 3.0, 0.0, 0.0, 0.5),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [("walk to the red box", "o0"), ("navigate to the yellow crate", "o1")],
+)
+def test_a_box_is_a_narrow_obstacle_or_vehicle_blob(text, target):
+    advice = reason(humanoid_request(text, SEEN))
+    assert advice.action == MetaAction.WALK_TO and advice.target_object_id == target
+
+
+@pytest.mark.parametrize("text", ["walk to the blue box", "go to the green box"])
+def test_a_wide_vehicle_or_a_pedestrian_is_not_a_box(text):
+    advice = reason(humanoid_request(text, SEEN))
+    assert advice.action == MetaAction.WAIT and advice.valid_for_s <= 0.5  # look around, ask again soon
+
+
 def test_deterministic():
     a, b = reason(stalled_request()), reason(stalled_request())
     assert a.action == b.action and np.array_equal(a.waypoints, b.waypoints) and a.rationale == b.rationale

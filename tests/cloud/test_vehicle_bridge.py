@@ -67,6 +67,37 @@ def test_fault_backend_modes_shape_the_advice():
         EmbeddedCloud("teapot")
 
 
+def task_query() -> dict:
+    """A planner's text-task query (planning/task.py): the sentence and the objects it sees, in odom."""
+    q = stalled_query()
+    q.update(
+        question="text_task",
+        embodiment="humanoid",
+        text="walk to the red box",
+        body={"length": 0.5, "width": 0.5, "max_speed": 3.5},
+        oncoming_lane_offsets=[],
+        objects=[
+            {"object_id": "obj0", "label": "vehicle", "color": "red", "x": 16.0, "y": 1.0, "width": 0.6},
+            {"object_id": "obj1", "label": "obstacle", "color": "blue", "x": 14.0, "y": -2.0, "width": 0.5},
+        ],
+    )
+    return q
+
+
+def test_a_task_query_carries_its_sentence_and_objects_and_unsafe_walks_through_the_box():
+    q = query_from_proto(request_from_query(task_query(), ROUTE, "humanoid"))
+    assert q.text == "walk to the red box" and [o.object_id for o in q.objects] == ["obj0", "obj1"]
+    assert q.objects[0].color == "red" and q.objects[0].x == 16.0
+    honest = FaultBackend("none").reason(q, 1.0)
+    assert honest.action == MetaAction.WALK_TO and honest.target_object_id == "obj0"
+    end = honest.waypoints[-1]
+    unsafe = FaultBackend("unsafe").reason(q, 1.0)
+    assert unsafe.action == MetaAction.WALK_TO
+    # on through the red box: its last waypoint lies beyond the box, seen from the start
+    assert np.hypot(*(unsafe.waypoints[-1] - [10.0, 0.0])) > np.hypot(16.0 - 10.0, 1.0) + 1.0
+    assert np.allclose(unsafe.waypoints[: len(honest.waypoints)], honest.waypoints) and len(end) == 2
+
+
 def test_embedded_cloud_answers_and_kill_stops_it_after_the_first_answer():
     with EmbeddedCloud("kill") as cloud:
         bridge = VehicleBridge(cloud.client(deadline_s=1.0), ROUTE)

@@ -70,6 +70,16 @@ def test_a_vehicle_is_placed_by_its_sill_not_the_ground_behind_it():
     assert car.x == pytest.approx(box.x * (cam.z - 0.25) / cam.z + cam.x * 0.25 / cam.z)
 
 
+def test_a_blob_cut_off_by_the_bottom_edge_is_not_placed():
+    cam = make_camera_model(160, 120)
+    classes = np.full((120, 160), int(Cls.ROAD), np.uint8)
+    rgb = np.full((120, 160, 3), 90, np.uint8)
+    classes[100:120, 20:40] = Cls.VEHICLE  # reaches the last row: where it stands is out of view
+    classes[100:119, 100:120] = Cls.VEHICLE  # one row short of it: placed
+    (obj,) = ObjectExtractor(cam).extract(classes, rgb)
+    assert obj.bearing < 0  # the right-hand one (u 100..119)
+
+
 def test_bad_shapes_and_settings_are_rejected():
     cam = make_camera_model(160, 120)
     with pytest.raises(ValueError, match="min_pixels"):

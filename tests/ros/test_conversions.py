@@ -175,3 +175,25 @@ def test_route_roundtrip():
     assert conv.route_from_msg(conv.route_to_msg(route.to_dict())).to_dict() == route.to_dict()
     with pytest.raises(ValueError, match="JSON"):
         conv.route_from_msg(conv.String(data="{nope"))
+
+
+def test_objects_roundtrip_and_malformed_messages_are_value_errors():
+    from std_msgs.msg import String
+
+    from perception.objects import DetectedObject
+
+    objs = (
+        DetectedObject("vehicle", 6.25, -1.5, 0.6, "red", 150, -0.24),
+        DetectedObject("obstacle", 4.0, 2.0, 0.5, "yellow", 80, 0.46),
+    )
+    msg = conv.objects_to_msg(123_000, objs)
+    assert conv.objects_stamp(msg) == 123_000
+    assert conv.objects_from_msg(msg) == objs
+    assert conv.objects_from_msg(conv.objects_to_msg(5, ())) == ()
+    for bad in ("", "[]", '{"stamp_ns": 1}', '{"stamp_ns": 1, "objects": [{"label": "x"}]}',
+                '{"stamp_ns": 1, "objects": [{"label": "v", "x": NaN, "y": 0, "width": 1, "colour": "r",'
+                ' "pixels": 3, "bearing": 0}]}'):
+        with pytest.raises(ValueError):
+            conv.objects_from_msg(String(data=bad))
+    with pytest.raises(ValueError):
+        conv.objects_stamp(String(data="{}"))

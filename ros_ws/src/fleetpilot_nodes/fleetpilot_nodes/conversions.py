@@ -340,6 +340,58 @@ def perception_from_ros(grid_msg: OccupancyGrid, status_msg: DiagnosticArray) ->
     )
 
 
+# --- detected objects (std_msgs/String carrying JSON: no vision_msgs wheel for pip-only machines) ------
+
+_OBJECT_FIELDS = ("label", "x", "y", "width", "colour", "pixels", "bearing")
+
+
+def objects_to_msg(stamp_ns: int, objects) -> String:
+    """perception.objects.DetectedObject list (base_link at the frame stamp) as JSON: stamp_ns, frame_id,
+    objects [{label, x, y, width, colour, pixels, bearing}]."""
+    body = {
+        "stamp_ns": int(stamp_ns),
+        "frame_id": BASE_FRAME,
+        "objects": [
+            {f: (round(v, 3) if isinstance(v, float) else v) for f in _OBJECT_FIELDS for v in [getattr(o, f)]}
+            for o in objects
+        ],
+    }
+    return String(data=json.dumps(body, separators=(",", ":")))
+
+
+def objects_stamp(msg: String) -> int:
+    """The frame stamp of an objects message (for stamp matching); ValueError if it has none."""
+    try:
+        return int(json.loads(msg.data)["stamp_ns"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"objects message without a stamp: {exc!r}") from None
+
+
+def objects_from_msg(msg: String) -> tuple:
+    """(DetectedObject, ...) from objects_to_msg's JSON; ValueError naming what is wrong."""
+    from perception.objects import DetectedObject
+
+    try:
+        body = json.loads(msg.data)
+        out = []
+        for d in body["objects"]:
+            o = DetectedObject(
+                label=str(d["label"]),
+                x=float(d["x"]),
+                y=float(d["y"]),
+                width=float(d["width"]),
+                colour=str(d["colour"]),
+                pixels=int(d["pixels"]),
+                bearing=float(d["bearing"]),
+            )
+            if not all(math.isfinite(v) for v in (o.x, o.y, o.width, o.bearing)):
+                raise ValueError(f"non-finite object {d}")
+            out.append(o)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed objects message: {exc!r}") from None
+    return tuple(out)
+
+
 PLANNING_STATUS_NAME = "planning"
 
 

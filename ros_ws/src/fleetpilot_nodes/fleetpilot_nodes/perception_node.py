@@ -1,8 +1,10 @@
 """Perception as a ROS 2 node: camera image + camera_info (same stamp) → BEV grids and status.
 
 Publishes perception/occupancy (display grid: 0 free ground, 100 obstacle, −1 unknown),
-perception/semantic_grid (data = perception.classes.Cls ids, −1 unknown; the planner's input) and
-perception/status (DiagnosticArray, header.stamp = frame stamp: traffic light, confidence, latency).
+perception/semantic_grid (data = perception.classes.Cls ids, −1 unknown; the planner's input),
+perception/status (DiagnosticArray, header.stamp = frame stamp: traffic light, confidence, latency) and,
+with `objects: true`, perception/objects (std_msgs/String, JSON: the object blobs of the frame, placed,
+sized and colour-named; conversions.objects_to_msg).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
@@ -29,6 +32,9 @@ def parameter_spec() -> dict[str, Param]:
             4, "object blobs (vehicle, pedestrian, obstacle) smaller than this many pixels are noise"
         ),
         # passed to perception.bev.BevProjector as its keyword arguments
+        "objects": Param(
+            False, "also publish perception/objects (what a task in words refers to, e.g. 'the red box')"
+        ),
         "bev.x_range": Param([0.0, 40.0], "BEV grid extent along x (forward) in base_link, [min, max] m"),
         "bev.y_range": Param([-10.0, 10.0], "BEV grid extent along y (left) in base_link, [min, max] m"),
         "bev.resolution": Param(0.25, "BEV cell size, m"),
@@ -56,6 +62,9 @@ class PerceptionNode(Node):
         self.pub_occ = self.create_publisher(OccupancyGrid, "perception/occupancy", qos)
         self.pub_sem = self.create_publisher(OccupancyGrid, "perception/semantic_grid", qos)
         self.pub_status = self.create_publisher(DiagnosticArray, "perception/status", qos)
+        self.pub_objects = (
+            self.create_publisher(String, "perception/objects", qos) if self.p["objects"] else None
+        )
         self.perceiver = None
         self._mount: PoseStamped | None = None
         self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
@@ -91,12 +100,16 @@ class PerceptionNode(Node):
                 threads=int(self.p["threads"]),
                 bev=make_bev(self.p),
                 min_object_pixels=int(self.p["min_object_pixels"]),
+                objects=self.pub_objects is not None,
             )
         frame = conv.frame_from_image(image)
         t0 = time.perf_counter()
         out = self.perceiver.process(frame.stamp_ns, frame.rgb)
         self.stage_ms[frame.stamp_ns] = (time.perf_counter() - t0) * 1e3
-        # semantic grid and status first: planning fires on them; the display grid can come last
+        # objects, semantic grid and status first: planning fires on them; the display grid can come last
+        if self.pub_objects is not None:
+            objects = conv.objects_to_msg(out.stamp_ns, out.objects)
+            self._answer.publish(out.stamp_ns, self.pub_objects, objects)
         self._answer.publish(out.stamp_ns, self.pub_sem, conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
         self._answer.publish(out.stamp_ns, self.pub_status, conv.perception_status(out))
         # The display grid is for people (RViz, recordings): build it only when someone listens.

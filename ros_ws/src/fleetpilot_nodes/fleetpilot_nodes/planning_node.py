@@ -2,6 +2,8 @@
 
 Publishes planning/path (nav_msgs/Path in odom; each pose stamped with its planned arrival time) and
 diagnostics (the chosen behaviour, fallback flag, planning time). Needs map/route (latched) first.
+With `objects: true` perception/objects joins the stamp match (a System 2 query then lists them), and a
+sentence on `task/text` (latched) becomes the planner's task: it asks System 2 what the words mean.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def parameter_spec() -> dict[str, Param]:
             "lockstep only: wall s the frame after a System 2 query waits for the bridge's reply (then goes "
             "on without it); 0 = never wait (live runs: advice is used whenever it arrives)",
         ),
+        "objects": Param(
+            False, "match perception/objects by stamp too (queries for a task in words list them)"
+        ),
         **embodiment_spec(),
         **dataclass_spec("planner", PlannerParams),
     }
@@ -83,9 +88,8 @@ class PlanningNode(Node):
         self.pub_path = self.create_publisher(Path, "planning/path", qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
         self._answer = LastAnswer()
-        self._sync = StampSync(
-            ["grid", "status", "odom"], self._on_inputs, queue_size=8, on_repeat=self._answer.repeat
-        )
+        inputs = ["grid", "status", "odom"] + (["objects"] if self.p["objects"] else [])
+        self._sync = StampSync(inputs, self._on_inputs, queue_size=8, on_repeat=self._answer.repeat)
         self._pending = None  # inputs that arrived before the route
         self._drive_requested = False
         # System 2 (planning/system2.py): queries out, replies in. In lockstep (system2_wait_s > 0) the frame
@@ -99,7 +103,11 @@ class PlanningNode(Node):
         self.system2_wait_timeouts = 0
         if float(self.p["system2_wait_s"]) > 0:
             self.create_timer(0.05, self._wait_timeout)
+        self._task_text = ""
         self.create_subscription(String, "map/route", self._on_route, latched_qos())
+        self.create_subscription(String, "task/text", self._on_task, latched_qos())
+        if self.p["objects"]:
+            self.create_subscription(String, "perception/objects", self._on_objects, qos)
         self.create_subscription(Bool, "fleet/drive_request", self._on_drive_request, latched_qos())
         self.create_subscription(
             OccupancyGrid,
@@ -124,9 +132,25 @@ class PlanningNode(Node):
         self.planner = Planner(self.embodiment, conv.route_from_msg(msg), self.params)
         if self._drive_requested:
             self.planner.release_park()
+        if self._task_text:
+            self.planner.set_task(self._task_text)
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self._on_inputs(*pending)
+
+    def _on_task(self, msg: String) -> None:
+        """A task in words: the planner cannot read it, so it asks System 2 (planning/task.py)."""
+        self._task_text = msg.data.strip()
+        if self.planner is not None and self._task_text:
+            self.planner.set_task(self._task_text)
+
+    def _on_objects(self, msg: String) -> None:
+        try:
+            stamp = conv.objects_stamp(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"dropping an objects message: {exc}")
+            return
+        self._sync.add("objects", stamp, msg)
 
     def _on_drive_request(self, msg: Bool) -> None:
         """The owner wants to drive: leave the parking spot (if any) for the goal."""
@@ -161,15 +185,22 @@ class PlanningNode(Node):
             deferred, self._deferred = self._deferred, None
             self._on_inputs(*deferred)
 
-    def _on_inputs(self, grid: OccupancyGrid, status: DiagnosticArray, odom: bytes) -> None:
+    def _on_inputs(
+        self, grid: OccupancyGrid, status: DiagnosticArray, odom: bytes, objects: String | None = None
+    ) -> None:
         if self.planner is None:
-            self._pending = (grid, status, odom)
+            self._pending = (grid, status, odom, objects)
             return
         if self._awaiting is not None:
             self.system2_waits += 1
-            self._deferred = (grid, status, odom)
+            self._deferred = (grid, status, odom, objects)
             return
         perception = conv.perception_from_ros(grid, status)
+        if objects is not None:
+            try:
+                perception = dataclasses.replace(perception, objects=conv.objects_from_msg(objects))
+            except ValueError as exc:
+                self.get_logger().warning(f"planning this frame without objects: {exc}")
         try:
             ego = EgoState.from_odometry(conv.odometry_from_bytes(odom))
         except ValueError as exc:
@@ -194,7 +225,7 @@ class PlanningNode(Node):
 
     def result_fields(self) -> dict:
         """System 2 counters for the scenario JSON (only where the map offers System 2 an oncoming lane)."""
-        if self.planner is None or self.planner.system2.oncoming is None:
+        if self.planner is None or (self.planner.system2.oncoming is None and self.planner.task is None):
             return {}
         return {
             **self.planner.system2.counters.as_dict(),

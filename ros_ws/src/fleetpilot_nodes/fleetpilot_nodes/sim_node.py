@@ -9,6 +9,7 @@ at `realtime_factor` × real time (0 = as fast as possible) with the latest comm
 A humanoid scenario (sim.hosting picks the embodiment by name) is stepped one control period at a time:
 each period publishes /clock, odometry, IMU and joint_states (conversions: the proprioception), plus the
 camera every third period, and lockstep waits for the locomotion/joint_effort answering that period.
+A scenario with a task in words (humanoid_task) also publishes it, latched, on `task/text`.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ class SimNode(Node):
         self.pub_mount.publish(conv.camera_mount_to_pose(self.sim.camera_model))
         self.pub_route.publish(conv.route_to_msg(self.sim.route_map()))
         self._route_version = getattr(self.sim, "route_version", None)
+        # A task given in words (humanoid_task): the operator's sentence, latched like the route.
+        task_text = getattr(self.sim, "task_text", "")
+        if task_text:
+            self.pub_task = self.create_publisher(String, "task/text", latched_qos())
+            self.pub_task.publish(String(data=task_text))
 
         self.finished = False
         self.frames = 0
