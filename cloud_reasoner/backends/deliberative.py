@@ -223,6 +223,19 @@ class DeliberativeBackend(Backend):
             return _Obstacles(np.zeros((0, 2)), np.zeros(0), none, none, np.zeros(0), none)
         return _Obstacles(*(np.concatenate(a) for a in (pts, half, moving, cone, speed, user)))
 
+    def _max_lattice_step(self) -> float:
+        """The largest lateral change per station the corridor search allows, in lattice steps.
+
+        The offsets are a lattice `dd` apart, so a path can only change offset in multiples of `dd`.
+        Rounding `max_lateral_rate * ds` *down* to the lattice (0.7 m -> 0.5 m with the defaults) would
+        cap the rate at 0.25 m/m instead of the configured 0.35: a stalled car whose rear corner reaches
+        ~1.1 m left of the lane centre, seen from the planner's standoff (~12.6 m), then left "no free
+        corridor even over the oncoming lane" although a 0.35 m/m path clears it by metres. The nearest
+        lattice step keeps the search's long-run rate within dd / (2 ds) of the configured one (the
+        lattice itself places each offset only to +-dd/2). The path is only a guide: the planner builds
+        its own within the vehicle's curvature limit and checks it with its own safety checker."""
+        return max(self.dd, round(self.max_lateral_rate * self.ds / self.dd) * self.dd)
+
     def _corridor(
         self,
         s0: float,
@@ -256,7 +269,7 @@ class DeliberativeBackend(Backend):
         by_station = np.abs(stations[None, :] - s_n[:, None]) <= (half_l + r_n)[:, None]
         by_offset = np.abs(offsets[None, :] - d_n[:, None]) <= (half_w + r_n)[:, None]
         free = ~(by_station.T @ by_offset)
-        max_step = self.max_lateral_rate * self.ds
+        max_step = self._max_lattice_step()
         step = np.abs(offsets[:, None] - offsets[None, :])  # (to, from)
         reachable = step <= max_step + 1e-9
         cost = np.where(free[0] & (np.abs(offsets - d0) <= 0.5 * self.dd + 1e-9), 0.0, np.inf)

@@ -214,3 +214,25 @@ def test_what_it_cannot_see_it_does_not_pass():
     )
     advice = reason(req)
     assert advice.action == MetaAction.WAIT and "visible" in advice.rationale
+
+
+def test_stalled_car_reaching_left_of_centre_is_passable_from_the_planner_standoff():
+    # car_stalled_vehicle seeds 7, 16 and 18 through ROS: the planner stands ~12.6 m (base_link) behind
+    # the stalled car's BEV blob (its rear, ~1 m deep), whose left edge reaches ~1.25 m left of the lane
+    # centre. A 0.35 m/m pull-out clears it by metres; the corridor search must find it (it used to
+    # answer STOP: the lattice rounded the lateral rate down to 0.25 m/m).
+    req = build_request(**{**_stalled_kwargs(), "grid": bev_with_boxes([(12.6, 13.6, -0.8, 1.25, 4)])})
+    advice = reason(req)
+    assert advice.action == MetaAction.PASS_LEFT_ONCOMING, advice.rationale
+    wp = advice.waypoints
+    beside = (wp[:, 0] > 10.0 + 12.6 - 0.5 * CAR.length) & (wp[:, 0] < 10.0 + 13.6 + 0.5 * CAR.length)
+    assert beside.any() and np.all(wp[beside, 1] > 1.25 + 0.5 * CAR.width)
+    # still a smooth path: per 2 m station at most one lattice step above the configured 0.35 m/m
+    step = np.abs(np.diff(wp[:, 1])) / np.maximum(np.diff(wp[:, 0]), 1e-9)
+    assert step.max() <= 0.375 + 1e-6
+
+
+def test_the_lateral_rate_limit_is_rounded_to_the_nearest_lattice_step():
+    assert DeliberativeBackend()._max_lattice_step() == pytest.approx(0.75)  # 0.35 m/m x 2 m on 0.25 m
+    assert DeliberativeBackend(lateral_step_m=0.1)._max_lattice_step() == pytest.approx(0.7)
+    assert DeliberativeBackend(max_lateral_rate=0.05)._max_lattice_step() == pytest.approx(0.25)
