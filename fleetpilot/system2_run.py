@@ -4,7 +4,8 @@
 state dir, one vehicle token), runs the `car_sim_system2` graph (car_sim plus the reasoner bridge) with
 the bridge pointed at it, and stops the server afterwards; `humanoid_task` likewise runs
 `humanoid_sim_system2` with a token for the vehicle id "humanoid" (SYSTEM2_RUNS). `--no-cloud` runs
-the plain graph (the planner still asks; nobody answers); `--cloud-fault F` injects fault F (cloud_reasoner.vehicle_bridge).
+the plain graph (the planner still asks; nobody answers); `--cloud-fault F` injects fault F
+(cloud_reasoner.vehicle_bridge).
 
 Lockstep determinism with a cloud in the loop: the planning node defers the frame after a query until the
 bridge's reply (advice or failure) arrives, at most `LOCKSTEP_WAIT_S` wall seconds (then it goes on

@@ -230,9 +230,7 @@ class HumanoidSimulation:
             # without System 2 the robot cannot know where to go: waiting in place, unharmed, is the safe
             # outcome (sim/humanoid_task.py)
             "safe_stop": bool(
-                a.collisions == 0
-                and not a.fallen_too_long
-                and a.max_from_start <= WAIT_RADIUS_M
+                a.collisions == 0 and not a.fallen_too_long and a.max_from_start <= WAIT_RADIUS_M
             ),
         }
 

@@ -64,9 +64,7 @@ def test_humanoid_task_asks_system2_and_walks_to_the_named_box(tmp_path):
 @pytest.mark.ros
 def test_humanoid_task_without_the_cloud_waits_safely(tmp_path):
     path = tmp_path / "metrics.json"
-    out = fleetpilot(
-        "scenario", "run", "humanoid_task", "--seed", "0", "--no-cloud", "--json", str(path)
-    )
+    out = fleetpilot("scenario", "run", "humanoid_task", "--seed", "0", "--no-cloud", "--json", str(path))
     assert out.returncode == 0, out.stderr[-2000:]
     r = json.loads(path.read_text())
     assert not r["task_reached"] and r["advice_followed"] == 0

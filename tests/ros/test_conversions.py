@@ -190,9 +190,14 @@ def test_objects_roundtrip_and_malformed_messages_are_value_errors():
     assert conv.objects_stamp(msg) == 123_000
     assert conv.objects_from_msg(msg) == objs
     assert conv.objects_from_msg(conv.objects_to_msg(5, ())) == ()
-    for bad in ("", "[]", '{"stamp_ns": 1}', '{"stamp_ns": 1, "objects": [{"label": "x"}]}',
-                '{"stamp_ns": 1, "objects": [{"label": "v", "x": NaN, "y": 0, "width": 1, "colour": "r",'
-                ' "pixels": 3, "bearing": 0}]}'):
+    for bad in (
+        "",
+        "[]",
+        '{"stamp_ns": 1}',
+        '{"stamp_ns": 1, "objects": [{"label": "x"}]}',
+        '{"stamp_ns": 1, "objects": [{"label": "v", "x": NaN, "y": 0, "width": 1, "colour": "r",'
+        ' "pixels": 3, "bearing": 0}]}',
+    ):
         with pytest.raises(ValueError):
             conv.objects_from_msg(String(data=bad))
     with pytest.raises(ValueError):
