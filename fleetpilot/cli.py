@@ -68,6 +68,10 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
     _check_scenario(args.name)
     if args.no_cloud and args.cloud_fault:
         raise UsageError("--cloud-fault needs the cloud: drop --no-cloud")
+    if args.direct and args.name == "humanoid_task":
+        raise UsageError(
+            "humanoid_task needs the reasoner bridge node: run it through the ROS graph (no --direct)"
+        )
 
     from sim.hosting import embodiment_of
 
