@@ -86,6 +86,7 @@ class Planner:
         # release_park() (the owner's drive request).
         self.park_s: float | None = route.park_s
         self.task: TextTask | None = None  # a task in words (planning/task.py)
+        self.task_objects = ObjectMemory(min_range_m=self.p.task_min_object_range_m)
         self._task_arrived_ns: int | None = None
 
     def release_park(self) -> None:
@@ -142,22 +143,8 @@ class Planner:
             self.prev_s = s0
             heading_err = float(wrap_angle(ego.yaw - float(self.route.heading_at(s0))))
         # A task in words is asked about whatever this frame's plan turns out to be (even a fallback).
-        if self.task is not None and self._task_settled(stamp) and self.task.state != "done":
-            self.task_objects.update(
-                perception.objects, ego, stamp, seen_free=lambda x, y: seen_free(grid, ego, x, y)
-            )
-        if self.task is not None and self._task_settled(stamp) and self.task.due(stamp):
-            self.system2_query = self._make_query(
-                grid,
-                ego,
-                stamp,
-                None,
-                question="text_task",
-                text=self.task.text,
-                objects=self.task_objects.confirmed(),
-            )
-            period = p.task_requery_s if self.task.state == "walking" else p.task_ask_s
-            self.task.next_query_ns = stamp + round(period * 1e9)
+        if self.task is not None and self._task_settled(stamp):
+            self._task_frame(perception, ego, stamp)
         self.lanes = self.base_lanes + ([self.system2.permission.lane] if self.system2.permission else [])
         # A lateral target in a lane that is no longer open (a pass aborted or expired before the car
         # crossed the centre line) must not be pursued: it would stay a candidate as "the current target".
@@ -318,6 +305,27 @@ class Planner:
         )
 
     # ------------------------------------------------------------------------------------------------
+    def _task_frame(self, perception: PerceptionOutput, ego: EgoState, stamp: int) -> None:
+        """Remember this frame's objects and, when due, ask System 2 about the task."""
+        task, grid = self.task, perception.grid
+        if task.state != "done":
+            self.task_objects.update(
+                perception.objects, ego, stamp, seen_free=lambda x, y: seen_free(grid, ego, x, y)
+            )
+        if not task.due(stamp):
+            return
+        self.system2_query = self._make_query(
+            grid,
+            ego,
+            stamp,
+            None,
+            question="text_task",
+            text=task.text,
+            objects=self.task_objects.confirmed(),
+        )
+        period = self.p.task_requery_s if task.state == "walking" else self.p.task_ask_s
+        task.next_query_ns = stamp + round(period * 1e9)
+
     def _task_settled(self, stamp: int) -> bool:
         """task_settle_s after the task arrived: a body that just started up is still finding its stance
         (its camera too high or tilted places far objects at half their range)."""

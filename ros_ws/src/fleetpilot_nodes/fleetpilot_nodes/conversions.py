@@ -351,12 +351,13 @@ def objects_to_msg(stamp_ns: int, objects) -> String:
     body = {
         "stamp_ns": int(stamp_ns),
         "frame_id": BASE_FRAME,
-        "objects": [
-            {f: (round(v, 3) if isinstance(v, float) else v) for f in _OBJECT_FIELDS for v in [getattr(o, f)]}
-            for o in objects
-        ],
+        "objects": [{f: _rounded(getattr(o, f)) for f in _OBJECT_FIELDS} for o in objects],
     }
     return String(data=json.dumps(body, separators=(",", ":")))
+
+
+def _rounded(v):
+    return round(v, 3) if isinstance(v, float) else v  # millimetres: the JSON stays short
 
 
 def objects_stamp(msg: String) -> int:
