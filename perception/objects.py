@@ -7,7 +7,14 @@ The BEV grid says *where* something occupies the ground but not *which thing* it
   same contact heights as the BEV uses), intersected with the flat ground through that pixel's lower
   edge, then pulled back towards the camera by (z - h) / z for contact height h;
 * its width: the blob's pixel width at that range (pinhole: metres = range x pixels / fx);
-* its colour: the median RGB of its pixels, named by hue, saturation and value (`colour_name`).
+* its colour: the median RGB of its pixels that stand out from the ground just below it, named by
+  hue, saturation and value (`colour_name`).
+
+A segmentation blob spills onto the ground around an object, and on untextured ground the model now
+and then marks a patch of plain ground as an object. Neither is something a person could point at and
+name, so the colour ignores blob pixels that look like the ground under the blob, and a blob with fewer
+than `min_pixels` pixels left is not listed. (It stays in the BEV grid: that is the safe side. This
+list only names things.)
 
 Blobs smaller than `min_pixels` are dropped (too small to name or place), and so are blobs whose
 lowest pixel lies above the horizon or on the image's bottom row: either way the ground contact is not
@@ -29,6 +36,11 @@ from perception.classes import OBSTACLE_CLASSES, Cls
 from sim.types import CameraModel
 
 DEFAULT_MIN_PIXELS = 12
+# A blob pixel "looks like the ground" when no channel differs from the ground's median colour by more
+# than this (0..255). The yard's grass and its green box differ by ~55 in red; shading within one
+# ground surface across a few rows stays under ~10.
+GROUND_LIKE_MAX_DIFF = 24
+GROUND_STRIP_ROWS = 3  # rows below the blob sampled for the ground's colour
 
 # Hue sectors (degrees, upper bounds) for saturated colours; red wraps around 360.
 _HUES = (
@@ -118,7 +130,14 @@ class ObjectExtractor:
                 x = cam.x + k * (float(self._gx[v, u]) - cam.x)
                 y = cam.y + k * (float(self._gy[v, u]) - cam.y)
                 rng = math.hypot(x - cam.x, y - cam.y)
-                median = np.median(rgb[top : top + h, left : left + w][box], axis=0)
+                pixels = rgb[top : top + h, left : left + w][box]
+                ground = self._ground_colour(classes, rgb, v, left, w)
+                if ground is not None:
+                    differs = np.abs(pixels.astype(np.int16) - ground).max(axis=1) > GROUND_LIKE_MAX_DIFF
+                    pixels = pixels[differs]
+                    if len(pixels) < self.min_pixels:
+                        continue  # nothing in it stands out from the ground: not a thing to name
+                median = np.median(pixels, axis=0)
                 out.append(
                     DetectedObject(
                         label=cls.name.lower(),
@@ -132,3 +151,15 @@ class ObjectExtractor:
                 )
         out.sort(key=lambda o: math.hypot(o.x, o.y))
         return out
+
+    @staticmethod
+    def _ground_colour(classes: np.ndarray, rgb: np.ndarray, v: int, left: int, w: int):
+        """Median RGB (int16) of the non-object pixels in the few rows just below a blob whose lowest row
+        is v, over its columns; None if there are none (the blob stands on another object's pixels)."""
+        rows = slice(v + 1, min(classes.shape[0], v + 1 + GROUND_STRIP_ROWS))
+        cols = slice(left, left + w)
+        strip = classes[rows, cols]
+        free = ~np.isin(strip, [int(c) for c in OBSTACLE_CLASSES])
+        if not free.any():
+            return None
+        return np.median(rgb[rows, cols][free], axis=0).astype(np.int16)

@@ -137,7 +137,8 @@ class PlannerParams:
     task_requery_s: float = 1.5  # s between queries while walking to the object (refines its place)
     task_max_reach_m: float = 25.0  # farthest advised waypoint System 1 accepts
     task_target_clearance_m: float = 1.5  # m before the last waypoint where obstacle cells are the target
-    task_min_object_range_m: float = 2.0  # nearer object blobs are not remembered (see task.ObjectMemory)
+    # nearer object blobs are not remembered, nor obstacle cells held against a walk_to: the robot itself
+    task_min_object_range_m: float = 2.0
 
     @classmethod
     def from_dict(cls, d: dict) -> PlannerParams:

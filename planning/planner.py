@@ -450,6 +450,7 @@ class Planner:
             max_reach_m=self.p.task_max_reach_m,
             target_clearance_m=self.p.task_target_clearance_m,
             half_width=0.5 * self.emb.width + self.emb.safety_margin,
+            near_body_m=self.p.task_min_object_range_m,
         )
         if why:
             s2.counters.advice_rejected_unsafe += 1

@@ -8,7 +8,9 @@ advises):
 - WALK_TO, waypoints to the object meant: followed only if System 1's own check passes (`walk_to_check`):
   every waypoint finite and within `task_max_reach_m` of the body, and the straight legs through them
   clear of obstacle cells (remembered by the planner) by half the body width plus its safety margin,
-  except within `task_target_clearance_m` of the last waypoint: that is the object walked to. The route
+  except within `task_target_clearance_m` of the last waypoint: that is the object walked to, and except
+  cells nearer the body than `task_min_object_range_m`: the swinging arms of the robot itself are placed
+  there (its head camera sees no ground that close), and that zone is the safety checker's. The route
   is then replaced by body -> waypoints with its goal at the end (`route_through`), and the planner's own
   search and safety checker walk it: an obstacle that turns up is still avoided or stopped for.
 - STOP ("already at the red box"): done. WAIT (nothing matching seen, or not understood): hold, ask
@@ -35,7 +37,6 @@ from planning.types import EgoState, RouteMap
 TASK_ACTIONS = ("walk_to", "stop", "wait")
 # Solid things a walk may not pass through (pedestrians move: the planner's own yielding handles them).
 _SOLID = (int(Cls.VEHICLE), int(Cls.OBSTACLE))
-_NEAR_BODY_M = 1.0  # the robot's own arms show up in the grid this close: the safety checker's zone
 
 
 @dataclass
@@ -159,6 +160,7 @@ def walk_to_check(
     max_reach_m: float,
     target_clearance_m: float,
     half_width: float,
+    near_body_m: float,
 ) -> str:
     """'' if System 1 may walk the advised waypoints, else why not."""
     wp = np.asarray(waypoints, dtype=float).reshape(-1, 2)
@@ -170,10 +172,10 @@ def walk_to_check(
     if reach > max_reach_m:
         return f"walk_to waypoint {reach:.0f} m away (at most {max_reach_m:.0f} m)"
     line = _densify(np.vstack([[ego.x, ego.y], wp]), 0.25)
-    from_body = np.hypot(line[:, 0] - ego.x, line[:, 1] - ego.y)
     to_end = np.hypot(line[:, 0] - wp[-1, 0], line[:, 1] - wp[-1, 1])
-    checked = line[(from_body > _NEAR_BODY_M) & (to_end > target_clearance_m)]
+    checked = line[to_end > target_clearance_m]
     solid = np.asarray(obstacle_xy, dtype=float).reshape(-1, 2)[np.isin(obstacle_cls, _SOLID)]
+    solid = solid[np.hypot(solid[:, 0] - ego.x, solid[:, 1] - ego.y) > near_body_m]
     if len(checked) and len(solid):
         gap = np.hypot(checked[:, None, 0] - solid[None, :, 0], checked[:, None, 1] - solid[None, :, 1])
         hit = np.nonzero(gap.min(axis=1) < half_width)[0]

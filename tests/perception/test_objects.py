@@ -57,12 +57,30 @@ def test_a_blob_is_placed_at_its_lowest_pixel_and_sized_by_range():
     assert obj.bearing > 0  # left of the axis
 
 
+def test_plain_ground_marked_as_an_object_is_not_named_and_a_spill_does_not_colour_a_box():
+    # the model now and then marks a patch of the yard's grass as a vehicle, and its blobs spill onto
+    # the ground around a box; a person could point at neither
+    cam = make_camera_model(160, 120)
+    grass = (73, 118, 62)
+    classes = np.zeros((120, 160), np.uint8)  # background
+    rgb = np.full((120, 160, 3), grass, np.uint8)
+    u, v = _pixel_of(cam, 10.0, 2.0)
+    classes[v - 9 : v + 1, u - 5 : u + 6] = Cls.VEHICLE  # grass only
+    u, v = _pixel_of(cam, 10.0, -2.0)
+    classes[v - 9 : v + 1, u - 6 : u + 7] = Cls.VEHICLE  # a red box, its blob 3 px wider on each side
+    rgb[v - 9 : v + 1, u - 3 : u + 4] = (160, 15, 15)
+    rgb[v - 9 : v - 4, u + 4 : u + 7] = (75, 120, 60)  # spill onto the grass, shaded a little
+    (obj,) = ObjectExtractor(cam).extract(classes, rgb)
+    assert obj.colour == "red" and obj.y < 0
+
+
 def test_a_vehicle_is_placed_by_its_sill_not_the_ground_behind_it():
     cam = make_camera_model(160, 120)
     u, v = _pixel_of(cam, 15.0, 0.0)
     classes = np.full((120, 160), int(Cls.ROAD), np.uint8)
     classes[v - 12 : v + 1, u - 10 : u + 10] = Cls.VEHICLE
     rgb = np.zeros((120, 160, 3), np.uint8)
+    rgb[classes == Cls.VEHICLE] = (30, 50, 200)  # unlike the road: something to name
     as_obstacle = classes.copy()
     as_obstacle[as_obstacle == Cls.VEHICLE] = Cls.OBSTACLE
     ext = ObjectExtractor(cam)
@@ -76,6 +94,7 @@ def test_a_blob_cut_off_by_the_bottom_edge_is_not_placed():
     rgb = np.full((120, 160, 3), 90, np.uint8)
     classes[100:120, 20:40] = Cls.VEHICLE  # reaches the last row: where it stands is out of view
     classes[100:119, 100:120] = Cls.VEHICLE  # one row short of it: placed
+    rgb[classes == Cls.VEHICLE] = (30, 50, 200)
     (obj,) = ObjectExtractor(cam).extract(classes, rgb)
     assert obj.bearing < 0  # the right-hand one (u 100..119)
 

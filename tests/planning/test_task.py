@@ -161,6 +161,7 @@ def test_walk_to_check_says_why_not(waypoints, why):
         max_reach_m=25.0,
         target_clearance_m=1.5,
         half_width=0.55,
+        near_body_m=2.0,
     )
     assert why in got
 
@@ -169,7 +170,17 @@ def test_walk_to_check_passes_the_object_walked_to_and_pedestrians():
     xy = np.array([[6.2, 0.0], [3.0, 0.1]])
     cls = np.array([int(Cls.VEHICLE), int(Cls.PEDESTRIAN)], dtype=np.uint8)
     wp = np.array(walk_to_box())
-    assert walk_to_check(wp, ego(), xy, cls, max_reach_m=25.0, target_clearance_m=1.5, half_width=0.55) == ""
+    limits = dict(max_reach_m=25.0, target_clearance_m=1.5, half_width=0.55, near_body_m=2.0)
+    assert walk_to_check(wp, ego(), xy, cls, **limits) == ""
+
+
+def test_walk_to_check_ignores_cells_the_robots_own_arms_make_in_front_of_it():
+    # a "vehicle" blob 1.4 m ahead moves with the body (its arm); a box 4 m ahead does not
+    cls = np.full(1, int(Cls.VEHICLE), dtype=np.uint8)
+    wp = np.array(walk_to_box())
+    limits = dict(max_reach_m=25.0, target_clearance_m=1.5, half_width=0.55, near_body_m=2.0)
+    assert walk_to_check(wp, ego(), np.array([[1.4, 0.0]]), cls, **limits) == ""
+    assert "through an obstacle" in walk_to_check(wp, ego(), np.array([[4.0, 0.1]]), cls, **limits)
 
 
 def test_route_through_starts_at_the_body_and_a_reached_target_gives_a_stub():
