@@ -11,6 +11,13 @@ it retries only UNAVAILABLE (exponential backoff, within the request's overall d
 carry the frame id and stamp they answer (Advice.frame_id/stamp_ns), so the caller drops the ones
 that are stale. submit() and poll() only touch a lock-protected slot: they return in microseconds
 even when the network hangs.
+
+A circuit breaker stops hammering a cloud that is gone: after `breaker_failures` requests in a row
+that ended unreachable or late, requests fail at once ("circuit open") for `breaker_cooldown_s`; the
+first request after that goes out again (half-open) and a success closes the circuit. The vehicle
+loses nothing by it (each of those calls would have failed after a full deadline, while it kept its
+minimal-risk behaviour anyway) and gets its error reply without waiting; the service, coming back,
+is not met by every vehicle's retry storm at once.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class ClientCounters:
     errors: int = 0  # requests that ended with a non-OK status (other than deadline)
     timeouts: int = 0  # requests that ran out of deadline
     retries: int = 0  # extra attempts after UNAVAILABLE
+    breaker_open: int = 0  # requests failed at once because the circuit was open
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,25 @@ class ReasonerClient:
         deadline_s: float = 2.0,
         backoff_initial_s: float = 0.05,
         backoff_max_s: float = 1.0,
+        breaker_failures: int = 3,
+        breaker_cooldown_s: float = 5.0,
         tls: TlsOptions | None = None,
     ):
         if not deadline_s > 0:
             raise ValueError(f"deadline_s must be > 0, got {deadline_s}")
+        if breaker_failures < 1 or not breaker_cooldown_s >= 0:
+            raise ValueError(
+                f"need breaker_failures >= 1 and breaker_cooldown_s >= 0, got {breaker_failures}, "
+                f"{breaker_cooldown_s}"
+            )
         self.vehicle_id = vehicle_id
         self.deadline_s = deadline_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.breaker_failures = int(breaker_failures)
+        self.breaker_cooldown_s = float(breaker_cooldown_s)
+        self._failures_in_a_row = 0  # worker thread only
+        self._open_until = 0.0  # time.monotonic() before which the circuit is open
         self.counters = ClientCounters()
         self.last_error: str | None = None
         self._metadata = auth_metadata(token)
@@ -132,7 +151,7 @@ class ReasonerClient:
                 if self._closed:
                     return
                 request, self._pending = self._pending, None
-            advice, error = self._call(request)
+            advice, error = self._call_through_breaker(request)
             with self._lock:
                 if advice is not None:
                     self._result = advice
@@ -140,41 +159,58 @@ class ReasonerClient:
                 self.last_error = error
                 self._busy = False
 
-    def _call(self, request) -> tuple[Advice | None, str | None]:
+    def _call_through_breaker(self, request) -> tuple[Advice | None, str | None]:
+        now = time.monotonic()
+        if now < self._open_until:
+            self.counters.breaker_open += 1
+            n, wait = self._failures_in_a_row, self._open_until - now
+            return None, f"circuit open: cloud unreachable {n} times in a row (next try in {wait:.1f} s)"
+        advice, error, unreachable = self._call(request)
+        if unreachable:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= self.breaker_failures:
+                self._open_until = time.monotonic() + self.breaker_cooldown_s
+        else:
+            self._failures_in_a_row = 0  # an answer, or an error the service itself gave: it is there
+        return advice, error
+
+    def _call(self, request) -> tuple[Advice | None, str | None, bool]:
+        """(advice, error, unreachable): unreachable when the call ran out of deadline or never got
+        through (what the circuit breaker counts)."""
         deadline = time.monotonic() + self.deadline_s
         backoff = self.backoff_initial_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.counters.timeouts += 1
-                return None, "deadline exceeded"
+                return None, "deadline exceeded", True
             try:
                 response = self._stub.Reason(request, timeout=remaining, metadata=self._metadata)
             except grpc.RpcError as exc:
                 code = exc.code()
                 if self._closed:
-                    return None, "closed"
+                    return None, "closed", False
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                     # Not retried: only UNAVAILABLE is (the answer would be late anyway).
                     self.counters.timeouts += 1
-                    return None, "deadline exceeded"
+                    return None, "deadline exceeded", True
                 if code == grpc.StatusCode.UNAVAILABLE:
                     sleep = min(backoff, max(0.0, deadline - time.monotonic()))
                     if sleep <= 0:
                         self.counters.timeouts += 1
-                        return None, f"unavailable until the deadline: {exc.details()}"
+                        return None, f"unavailable until the deadline: {exc.details()}", True
                     time.sleep(sleep)
                     backoff = min(2 * backoff, self.backoff_max_s)
                     self.counters.retries += 1
                     continue
                 self.counters.errors += 1
-                return None, f"{code.name}: {exc.details()}"
+                return None, f"{code.name}: {exc.details()}", False
             try:
                 advice = advice_from_proto(response)
             except InvalidRequest as exc:
                 self.counters.errors += 1
-                return None, f"invalid answer: {exc}"
+                return None, f"invalid answer: {exc}", False
             if advice.frame_id != request.frame.frame_id or advice.stamp_ns != request.frame.stamp_ns:
                 self.counters.errors += 1
-                return None, "answer does not match the request's frame"
-            return advice, None
+                return None, "answer does not match the request's frame", False
+            return advice, None, False

@@ -76,6 +76,44 @@ def test_server_down_retries_with_backoff_until_the_deadline_and_never_blocks_th
         assert client.counters.errors == 0
 
 
+def test_a_cloud_that_stays_unreachable_opens_the_circuit_and_a_cloud_back_closes_it(tmp_path):
+    store = VehicleStore(tmp_path)
+    token = store.add_vehicle("car1")
+    store.close()
+    port = free_port()  # nobody listens yet
+    with ReasonerClient(
+        f"127.0.0.1:{port}", token, "car1", deadline_s=0.2, breaker_failures=2, breaker_cooldown_s=1.0
+    ) as client:
+        for _ in range(2):
+            assert client.submit(stalled_request()) and wait_answer(client) is None
+        assert client.counters.timeouts == 2 and client.counters.retries >= 2  # each tried until its deadline
+        retries = client.counters.retries
+        t0 = time.perf_counter()
+        assert client.submit(stalled_request()) and wait_answer(client) is None
+        assert time.perf_counter() - t0 < 0.1  # failed at once: no call, no retries
+        assert client.counters.breaker_open == 1 and client.counters.retries == retries
+        assert "circuit open" in client.last_error
+        with ServerThread(make_config(tmp_path, server_listen=f"127.0.0.1:{port}")):
+            time.sleep(1.0)  # the cool-down: the next request goes out again (half-open)
+            assert client.submit(stalled_request()) and wait_answer(client) is not None
+            assert client.submit(stalled_request()) and wait_answer(client) is not None  # closed
+        assert client.counters.breaker_open == 1
+
+
+def test_errors_the_service_itself_gives_do_not_open_the_circuit(cloud):
+    with ReasonerClient(
+        cloud.target, cloud.tokens["car2"], "car1", breaker_failures=1, breaker_cooldown_s=60.0
+    ) as client:
+        for _ in range(3):  # PERMISSION_DENIED: the service is there and answering
+            assert client.submit(stalled_request("car1")) and wait_answer(client) is None
+        assert client.counters.errors == 3 and client.counters.breaker_open == 0
+
+
+def test_bad_breaker_settings_are_rejected():
+    with pytest.raises(ValueError, match="breaker"):
+        ReasonerClient("127.0.0.1:1", "t", "car1", breaker_failures=0)
+
+
 class SlowBackend(Backend):
     name = "slow"
     blocking = True

@@ -36,6 +36,8 @@ def parameter_spec() -> dict[str, Param]:
         "vehicle_id": Param("car", "the vehicle name the token belongs to"),
         "deadline_s": Param(2.0, "s, deadline of every Reason call (retries on UNAVAILABLE fit inside)"),
         "poll_period_s": Param(0.005, "s between polls of the in-flight call (wall clock, never blocks)"),
+        "breaker_failures": Param(3, "unreachable or late calls in a row that open the circuit"),
+        "breaker_cooldown_s": Param(5.0, "s the circuit stays open before one call goes out again"),
     }
 
 
@@ -55,6 +57,8 @@ class ReasonerBridgeNode(Node):
                 str(self.p["token"]),
                 str(self.p["vehicle_id"]),
                 deadline_s=float(self.p["deadline_s"]),
+                breaker_failures=int(self.p["breaker_failures"]),
+                breaker_cooldown_s=float(self.p["breaker_cooldown_s"]),
             )
             self.bridge = VehicleBridge(client)
         self.failed_no_cloud = 0
@@ -106,8 +110,10 @@ class ReasonerBridgeNode(Node):
         import dataclasses
 
         out = {"cloud_requests": 0, "cloud_skipped_busy": 0, "cloud_answers": 0, "cloud_failures": 0}
+        out["cloud_circuit_open"] = 0  # of the failures: failed at once, the circuit being open
         if self.bridge is not None:
             out.update(dataclasses.asdict(self.bridge.counters))
+            out["cloud_circuit_open"] = self.bridge.client.counters.breaker_open
         out["cloud_failures"] += self.failed_no_cloud
         return out
 
