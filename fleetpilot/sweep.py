@@ -40,6 +40,23 @@ def comparable(result: dict) -> str:
     return json.dumps({k: v for k, v in result.items() if k not in WALL_CLOCK_KEYS}, sort_keys=True)
 
 
+def differing(repeats: list[dict]) -> dict:
+    """Where repeats of one run differ (wall clock aside): key -> each run's value; for lists (events)
+    the first index that differs and each run's item there, not the whole list."""
+    out: dict = {}
+    for k in sorted({k for x in repeats for k in x} - set(WALL_CLOCK_KEYS)):
+        values = [x.get(k) for x in repeats]
+        if len({json.dumps(v, sort_keys=True) for v in values}) == 1:
+            continue
+        if all(isinstance(v, list) for v in values):
+            n = max(map(len, values))
+            i = next((i for i in range(n) if len({json.dumps(v[i : i + 1]) for v in values}) > 1), 0)
+            out[k] = {"first_index": i, "items": [v[i] if i < len(v) else None for v in values]}
+        else:
+            out[k] = values
+    return out
+
+
 def sweep(
     names: list[str] | None,
     seeds: range,
@@ -80,6 +97,8 @@ def sweep(
         nondeterministic = [
             s for s, r in zip(seeds, runs, strict=True) if len({comparable(x) for x in r}) > 1
         ]
+        # what differed, so a nondeterministic seed can be chased: each differing key's values per run
+        differences = {str(s): differing(results[(name, s)]) for s in nondeterministic}
         per_scenario[name] = {
             "runs": len(runs),
             "successes": len(runs) - len(failures),
@@ -87,6 +106,7 @@ def sweep(
             "collisions": sum(x.get("collisions", 0) or 0 for r in runs for x in r),
             "red_light_violations": sum(x.get("red_light_violations", 0) or 0 for r in runs for x in r),
             "nondeterministic_seeds": nondeterministic,
+            "nondeterministic_differences": differences,
         }
         if degraded:
             per_scenario[name].update(

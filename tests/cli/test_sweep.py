@@ -1,7 +1,7 @@
 """The sweep's verdicts: normal runs pass on success; runs without the cloud (or with a faulty one) pass
 on safety alone (0 collisions and the goal or a safe stop), and the summary sums the advice counters."""
 
-from fleetpilot.sweep import _passed, comparable
+from fleetpilot.sweep import _passed, comparable, differing
 
 
 def test_degraded_runs_pass_on_safety_not_on_reaching_the_goal():
@@ -20,3 +20,14 @@ def test_determinism_ignores_wall_clock_figures_only():
     b = {"success": True, "wall_time_s": 2.0, "fleet": {"x": 2}, "route_completion": 1.0}
     assert comparable(a) == comparable(b)
     assert comparable(a) != comparable({**b, "route_completion": 0.99})
+
+
+def test_a_nondeterministic_seed_says_where_its_repeats_differ():
+    ev = [{"kind": "fall", "t": 1.0}, {"kind": "goal_reached", "t": 5.0}]
+    a = {"success": True, "falls": 1, "wall_time_s": 1.0, "events": ev}
+    b = {"success": True, "falls": 2, "wall_time_s": 2.0, "events": [ev[0], {"kind": "fall", "t": 4.0}]}
+    assert differing([a, b]) == {
+        "events": {"first_index": 1, "items": [ev[1], {"kind": "fall", "t": 4.0}]},
+        "falls": [1, 2],
+    }
+    assert differing([a, dict(a, wall_time_s=9.0)]) == {}
