@@ -142,11 +142,11 @@ class StopHold:
         """The hold centre for this control period, or None (follow the path)."""
         p = self.p
         if self.point is None:
-            if _dist(path_end, body_xy) >= p.hold_enter:
+            if math.dist(path_end[:2], body_xy[:2]) >= p.hold_enter:
                 self.sent_away = True
                 return None
             self.point, self._since_ns = (float(path_end[0]), float(path_end[1])), stamp_ns
-        near = _dist(path_end, self.point) <= p.hold_release
+        near = math.dist(path_end[:2], self.point) <= p.hold_release
         if not self.holding:
             dwell_ns = p.hold_enter_s * 1e9 if self.sent_away else 0.0
             if not near:
@@ -207,10 +207,6 @@ class PathLocomotion:
         self.last_target = target
         action = self.controller.step(proprio, target)
         return self.limits * np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-
-
-def _dist(a, b) -> float:
-    return math.hypot(float(a[0]) - float(b[0]), float(a[1]) - float(b[1]))
 
 
 __all__ = [
