@@ -118,11 +118,12 @@ class StopHold:
     candidate stop at that end; it becomes the hold centre once paths have kept ending within
     hold_release of it for hold_enter_s. The dwell is there because a walk pauses for a second or so
     (the planner stops for an obstacle, or falls back) and the runner, circling there, stays blocked
-    where running on would have cleared it (humanoid_push seeds 0:20: 14/20 reached their goals with no
-    dwell, 18/20 with 3 s, 19/20 with no hold). A stop planned before the body has been sent anywhere
-    (waiting where it starts, e.g. for an answer) is held at once. The centre is latched: a stop planned
-    at the body itself moves with it, and so would the circle. Paths ending farther than hold_release
-    from it for hold_release_s end the hold. Times are the body's stamps (sim time: deterministic)."""
+    where running on would have cleared it (humanoid_push seeds 0:20, direct loop: 14/20 reached their
+    goals with no dwell, 18-19/20 with 3 s, 19/20 with no hold). A stop planned before the body has been
+    sent anywhere (waiting where it starts, e.g. for an answer) is held at once. The centre is latched:
+    a stop planned at the body itself moves with it, and so would the circle. Paths ending farther than
+    hold_release from it for hold_release_s end the hold. Times are the body's stamps (sim time:
+    deterministic)."""
 
     def __init__(self, params: PathFollowParams):
         self.p = params
