@@ -29,7 +29,7 @@ protos: $(STAMP)
 test: protos
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m sim.heap $(BIN)/python -m pytest -q tests  # the fixed heap: sim/heap.py
 
 bench: $(STAMP)
 	$(BIN)/fleetpilot bench loop --json runs/bench_loop.json

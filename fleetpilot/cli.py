@@ -360,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the command itself, not a call from Python: same seed, same run (sim/heap.py)
+        from sim.heap import reexec_with_fixed_heap
+
+        reexec_with_fixed_heap()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `train perception` forwards everything after it to the trainer's own parser.

@@ -113,9 +113,14 @@ def sweep(
                 {k: sum(x.get(k, 0) or 0 for r in runs for x in r) for k in DROP_COUNTERS},
                 safe_stops=sum(bool(x.get("safe_stop")) for r in runs for x in r),
             )
+    from sim.heap import heap_is_fixed
+
     return {
         "seeds": [seeds.start, seeds.stop],
         "repeat": repeat,
+        # the workers inherit this process's environment, so its heap is theirs (sim/heap.py: without
+        # the fixed heap about one humanoid run in twenty takes another branch)
+        "heap_fixed": heap_is_fixed(),
         "direct": direct,
         "no_cloud": no_cloud,
         "cloud_fault": cloud_fault,
