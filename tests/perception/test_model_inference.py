@@ -57,3 +57,24 @@ def test_missing_model_says_how_to_rebuild(tmp_path):
 def test_threads_must_be_positive(tiny_model):
     with pytest.raises(ValueError, match="threads"):
         SegmentationModel(tiny_model[1], threads=0)
+
+
+def test_batch_axis_pinned_to_one_frame(tiny_model):
+    """The exported graph's batch axis is symbolic; the runtime session pins it to 1 (see inference.py)
+    and answers exactly like a session that keeps it symbolic, to the classes."""
+    import onnxruntime as ort
+
+    from perception.inference import session_options
+
+    net, path = tiny_model
+    model = SegmentationModel(path)
+    assert model.session.get_inputs()[0].shape[0] == 1
+    dynamic = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+    assert isinstance(dynamic.get_inputs()[0].shape[0], str)
+    image = np.random.default_rng(7).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    classes, conf = model.predict(image)
+    d_classes, d_conf = dynamic.run(["classes", "confidence"], {"image": image[None]})
+    assert np.mean(classes == d_classes[0]) > 0.999  # ties to float precision only
+    np.testing.assert_allclose(conf, d_conf[0], atol=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        model.predict(np.zeros((2, 120, 160, 3), np.uint8))
