@@ -94,6 +94,7 @@ class ComposedGraph:
 
     overrides: {node name or '*': {parameter: value}}, applied after the table's parameter files.
     only: restrict to these node names (e.g. the sim alone for the floor measurement).
+    namespace: instead of the table's (two graphs in one process must not share node names: rosout).
     """
 
     def __init__(
@@ -105,10 +106,12 @@ class ComposedGraph:
         extra_params_file: Path | None = None,
         only: tuple[str, ...] | None = None,
         tmpdir: Path,
+        namespace: str | None = None,
     ) -> None:
         from fleetpilot_bringup.graphs import get_graph, write_overrides
 
         self.graph = get_graph(graph)
+        ns = self.graph.namespace if namespace is None else namespace
         extra: tuple[Path, ...] = ()
         if extra_params_file is not None:
             extra += (extra_params_file,)
@@ -123,7 +126,7 @@ class ComposedGraph:
                 node_extra = tuple(f for f in extra if f not in n.parameters)
                 node_class = importlib.import_module(n.module).NODE_CLASS
                 self.nodes[n.key] = node_class(
-                    context=ctx, cli_args=n.ros_args(n.full_namespace(self.graph.namespace), node_extra)
+                    context=ctx, cli_args=n.ros_args(n.full_namespace(ns), node_extra)
                 )
         except BaseException:
             self.destroy()
@@ -302,6 +305,10 @@ class _StallGuard:
         elif now - self.since > self.timeout_s:
             raise TimeoutError(f"the graph stopped answering at frame {self.frames} (stalled lockstep)")
 
+    def resume(self) -> None:
+        """The graph was not spun for a while on purpose (a floor block): that was no stall."""
+        self.frames, self.since = self.sim.frames, time.perf_counter()
+
 
 def _pct(values) -> dict[str, float]:
     a = np.asarray(list(values), dtype=float)
@@ -318,6 +325,7 @@ def bench_loop(
     graph: str = DEFAULT_GRAPH,
     overrides: dict[str, dict[str, Any]] | None = None,
     phase: Callable[[int], str | None] | None = None,
+    floor_blocks: int = 4,
 ) -> dict:
     """Latency of the closed loop through ROS, per stage, and real-time factors.
 
@@ -328,13 +336,23 @@ def bench_loop(
     e2e: camera publish → the cmd_vel with that stamp received by the sim (wall clock). transport is e2e
     minus perception + planning + control (message conversion, serialisation, executor dispatch).
     rtf: sim time / wall time of the lockstep loop. floor_rtf: the same sim node rendering and publishing
-    the same sensors without the stack (free-running, constant command), measured right after.
+    the same sensors without the stack (free-running, constant command). The two alternate in
+    floor_blocks blocks of about frames / floor_blocks frames each (loop, floor, loop, floor, ...), so
+    load on a shared machine that drifts during the run weighs on both alike, not on one of them.
     """
     if frames < 2:
         raise ValueError(f"bench_loop needs at least 2 frames, got {frames}")
+    if not 1 <= floor_blocks <= frames:
+        raise ValueError(f"floor_blocks must be in 1..{frames} (frames), got {floor_blocks}")
     from sim.clock import CAMERA_PERIOD_NS
 
-    with _ros_context() as ctx, tempfile.TemporaryDirectory(prefix="fleetpilot_bench_") as tmp:
+    block_ends = [round(frames * (i + 1) / floor_blocks) for i in range(floor_blocks)]
+    floor_frames, floor_wall = 0, 0.0
+    with (
+        _floor_sim(scenario, seed, graph) as floor,
+        _ros_context() as ctx,
+        tempfile.TemporaryDirectory(prefix="fleetpilot_bench_") as tmp,
+    ):
         composed = ComposedGraph(
             ctx, graph, overrides=_lockstep_overrides(scenario, seed, overrides), tmpdir=Path(tmp)
         )
@@ -349,19 +367,24 @@ def bench_loop(
             while sim.frames < WARMUP_FRAMES and not sim.finished:
                 executor.spin_once(timeout_sec=0.05)
                 stall.check()
-            start = time.perf_counter()
+            wall, block_start = 0.0, 0
             first = sim.frames
             warm_stamps = set(sim.publish_wall)
             n_render, n_physics = len(sim.sim.timings["render"]), len(sim.sim.timings["physics"])
             label = phase(0) if phase is not None else None
             changes: list[tuple[int, str | None]] = [(-1, label)]  # (labels stamps after this one, label)
-            while sim.frames - first < frames and not sim.finished:
-                executor.spin_once(timeout_sec=1.0)
-                stall.check()
-                if phase is not None and (new := phase(sim.frames - first)) != label:
-                    label = new
-                    changes.append((sim.awaiting_stamp if sim.awaiting_stamp is not None else -1, label))
-            wall = time.perf_counter() - start
+            for block_end in block_ends:
+                start = time.perf_counter()
+                while sim.frames - first < block_end and not sim.finished:
+                    executor.spin_once(timeout_sec=1.0)
+                    stall.check()
+                    if phase is not None and (new := phase(sim.frames - first)) != label:
+                        label = new
+                        changes.append((sim.awaiting_stamp if sim.awaiting_stamp is not None else -1, label))
+                wall += time.perf_counter() - start
+                n, w = _run_floor(floor, block_end - block_start)
+                floor_frames, floor_wall, block_start = floor_frames + n, floor_wall + w, block_end
+                stall.resume()
             measured = sim.frames - first
             answered = sorted((set(sim.publish_wall) & set(sim.answer_wall)) - warm_stamps)
             e2e = {s: (sim.answer_wall[s] - sim.publish_wall[s]) * 1e3 for s in answered}
@@ -403,13 +426,15 @@ def bench_loop(
             executor.shutdown()
             composed.destroy()
 
-    floor_rtf = _floor_rtf(scenario, seed, frames, graph)
+    floor_rtf = floor_frames * CAMERA_PERIOD_NS * 1e-9 / floor_wall if floor_wall > 0 else float("nan")
     out = {
         "frames": measured,
         "e2e_ms": _pct(e2e.values()),
         "stages_ms": stages,
         "rtf": rtf,
         "floor_rtf": floor_rtf,
+        "floor_frames": floor_frames,
+        "floor_blocks": floor_blocks,
         **extra,
     }
     if phase is not None:
@@ -422,9 +447,11 @@ def bench_loop(
     return out
 
 
-def _floor_rtf(scenario: str, seed: int, frames: int, graph: str) -> float:
-    """The sim node alone, free-running as fast as it can with a constant command (no stack)."""
-    from sim.clock import CAMERA_PERIOD_NS
+@contextmanager
+def _floor_sim(scenario: str, seed: int, graph: str):
+    """The sim node alone, in its own context and domain, for the floor: it renders and publishes the same
+    sensors as in the loop, free-running with a constant command (no stack), stepped directly."""
+    from fleetpilot_bringup.graphs import get_graph
 
     with _ros_context() as ctx, tempfile.TemporaryDirectory(prefix="fleetpilot_floor_") as tmp:
         overrides = {
@@ -437,14 +464,22 @@ def _floor_rtf(scenario: str, seed: int, frames: int, graph: str) -> float:
                 "constant_speed": 5.0,
             },
         }
-        composed = ComposedGraph(ctx, graph, overrides=overrides, only=("sim",), tmpdir=Path(tmp))
+        namespace = f"{get_graph(graph).namespace.rstrip('/')}/floor"
+        composed = ComposedGraph(
+            ctx, graph, overrides=overrides, only=("sim",), tmpdir=Path(tmp), namespace=namespace
+        )
         try:
             sim = composed.nodes["sim"]
-            # Step directly (no executor): the floor is render + physics + conversion + publish.
-            start = time.perf_counter()
-            while sim.frames < frames and not sim.finished:
-                sim.free_step()
-            wall = time.perf_counter() - start
-            return sim.frames * CAMERA_PERIOD_NS * 1e-9 / wall
+            _run_floor(sim, WARMUP_FRAMES)  # like the loop's warm-up: the first frames are not measured
+            yield sim
         finally:
             composed.destroy()
+
+
+def _run_floor(sim, frames: int) -> tuple[int, float]:
+    """Step the floor's sim `frames` frames, fewer if its scenario ends: (frames stepped, wall seconds)."""
+    first = sim.frames
+    start = time.perf_counter()
+    while sim.frames - first < frames and not sim.finished:
+        sim.free_step()
+    return sim.frames - first, time.perf_counter() - start

@@ -76,3 +76,5 @@ def test_bench_loop_reports_every_stage(fast_overrides):
     node_side = sum(r["stages_ms"][s]["p50"] for s in ("perception", "planning", "control"))
     assert r["e2e_ms"]["p99"] >= node_side * 0.5
     assert r["rtf"] > 0 and r["floor_rtf"] > 0
+    # the floor ran interleaved with the loop, in as many frames
+    assert r["floor_blocks"] == 4 and r["floor_frames"] == 12
