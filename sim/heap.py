@@ -10,8 +10,9 @@ the other branch.
 
 glibc can fill every block it hands out with one byte (`glibc.malloc.perturb`), but its per-thread
 cache hands out blocks without the fill, so that cache is turned off too. Tunables are read when the
-process starts, so `fleetpilot` re-executes itself once with them set (`reexec_with_fixed_heap`), and
-`make test` sets them for the tests. FLEETPILOT_NATIVE_HEAP=1 keeps the default heap (for a profiler
+process starts, so `fleetpilot` re-executes itself once with them set (`reexec_with_fixed_heap`), the
+launch files set them for every node process (`child_env_for_fixed_heap`), and `make test` sets them
+for the tests. FLEETPILOT_NATIVE_HEAP=1 keeps the default heap (for a profiler
 or a debugger); runs may then differ. On a libc other than glibc this module does nothing.
 """
 
@@ -49,6 +50,15 @@ def env_for_fixed_heap(environ: Mapping[str, str]) -> dict[str, str] | None:
     if set(merged.split(":")) <= set(current.split(":")):
         return None
     return {**environ, "GLIBC_TUNABLES": merged, _REEXECED: "1"}
+
+
+def child_env_for_fixed_heap(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a launcher adds to each child process's environment so it starts with the fixed heap
+    (`ros2 launch` on a ROS 2 distribution: its processes do not go through `fleetpilot`); {} when
+    opted out or not glibc."""
+    if environ.get(OPT_OUT) == "1" or not _is_glibc():
+        return {}
+    return {"GLIBC_TUNABLES": merged_tunables(environ.get("GLIBC_TUNABLES", ""))}
 
 
 def reexec_with_fixed_heap() -> None:

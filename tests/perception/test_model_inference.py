@@ -66,7 +66,7 @@ def test_batch_axis_pinned_to_one_frame(tiny_model):
 
     from perception.inference import session_options
 
-    net, path = tiny_model
+    _, path = tiny_model
     model = SegmentationModel(path)
     assert model.session.get_inputs()[0].shape[0] == 1
     dynamic = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])

@@ -158,6 +158,7 @@ def test_launch_files_only_import_launch_inside_generate():
 
 
 def test_launch_description_mirrors_the_table(monkeypatch):
+    monkeypatch.delenv("FLEETPILOT_NATIVE_HEAP", raising=False)
     created = []
     launch = types.ModuleType("launch")
     launch.LaunchDescription = lambda actions: list(actions)
@@ -176,6 +177,9 @@ def test_launch_description_mirrors_the_table(monkeypatch):
         assert (kw["name"], kw["namespace"], kw["executable"]) == (node.name, "/car", node.executable)
         assert kw["executable"] in scripts
         assert all(Path(p).is_file() for p in kw["parameters"] if isinstance(p, str))
+        # the same fixed heap as under `fleetpilot launch` (sim/heap.py)
+        assert "glibc.malloc.perturb=165" in kw["additional_env"]["GLIBC_TUNABLES"]
+        assert kw["additional_env"]["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
 
 
 def test_parameter_files_resolve_from_an_ament_share_dir(tmp_path, monkeypatch):

@@ -43,6 +43,20 @@ def test_env_for_fixed_heap_only_when_needed():
 
 
 @glibc_only
+def test_child_env_starts_a_process_with_the_fixed_heap():
+    """What the launch files add to each node's environment (ros2 launch)."""
+    base = _env_without_tunables()
+    added = heap.child_env_for_fixed_heap(base)
+    assert set(added) == {"GLIBC_TUNABLES"}
+    probe = [sys.executable, "-c", PROBE]
+    fixed = subprocess.run(probe, env={**base, **added}, cwd=REPO, capture_output=True, text=True, check=True)
+    assert fixed.stdout.strip() == "True"
+    native = subprocess.run(probe, env=base, cwd=REPO, capture_output=True, text=True, check=True)
+    assert native.stdout.strip() == "False"
+    assert heap.child_env_for_fixed_heap({**base, heap.OPT_OUT: "1"}) == {}
+
+
+@glibc_only
 def test_python_m_sim_heap_fixes_the_heap_of_the_command():
     env = _env_without_tunables()
     native = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True)

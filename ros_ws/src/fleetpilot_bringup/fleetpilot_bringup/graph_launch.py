@@ -6,6 +6,8 @@ installable as wheels here, and tests must still be able to import and inspect t
 
 from __future__ import annotations
 
+import os
+
 from fleetpilot_bringup.graphs import get_graph
 
 
@@ -13,7 +15,11 @@ def graph_launch_description(graph_name: str):
     from launch import LaunchDescription
     from launch_ros.actions import Node
 
+    from sim.heap import child_env_for_fixed_heap
+
     graph = get_graph(graph_name)
+    # Every node process starts with the fixed heap, as under `fleetpilot launch` (sim/heap.py says why).
+    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **child_env_for_fixed_heap(os.environ)}
     actions = []
     for n in graph.nodes:
         parameters: list = [str(f) for f in n.parameters]
@@ -28,7 +34,7 @@ def graph_launch_description(graph_name: str):
                 parameters=parameters,
                 remappings=list(n.remappings.items()),
                 output="screen",
-                additional_env={"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"},
+                additional_env=dict(env),
             )
         )
     return LaunchDescription(actions)
