@@ -4,6 +4,7 @@ a quintic d(s) (zero lateral velocity and acceleration at the target, so the tra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -21,13 +22,16 @@ class Path:
     kappa: np.ndarray  # (K,) signed curvature of the path itself
     arc: np.ndarray  # (K,) arc length along the path from the ego, starts at 0
 
+    @cached_property
+    def _yaw_unwrapped(self) -> np.ndarray:
+        return np.unwrap(self.yaw)  # once per path: every speed sample interpolates on it
+
     def interp(self, arc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """x, y, yaw at path arc lengths (clamped to the path)."""
-        yaw_u = np.unwrap(self.yaw)
         return (
             np.interp(arc, self.arc, self.x),
             np.interp(arc, self.arc, self.y),
-            wrap_angle(np.interp(arc, self.arc, yaw_u)),
+            wrap_angle(np.interp(arc, self.arc, self._yaw_unwrapped)),
         )
 
     def arc_of_route_s(self, s: float) -> float:

@@ -32,6 +32,9 @@ class Route:
         self.length = float(self.s_nodes[-1])
         self.seg_dir = seg / self.seg_len[:, None]
         self.seg_yaw = np.arctan2(seg[:, 1], seg[:, 0])
+        # heading_at's interpolation table, built once: it is queried several times per frame
+        self._seg_mids = 0.5 * (self.s_nodes[:-1] + self.s_nodes[1:])
+        self._seg_yaw_unwrapped = np.unwrap(self.seg_yaw)
         # Curvature at nodes from the heading change over the neighbouring segments; smoothed a little
         # because map polylines have ~1 m spacing and kinks would otherwise look like sharp turns.
         dyaw = wrap_angle(np.diff(self.seg_yaw))
@@ -103,10 +106,7 @@ class Route:
 
     def heading_at(self, s: np.ndarray | float) -> np.ndarray:
         """Heading interpolated between segment headings (so paths built on it are smooth)."""
-        s = np.asarray(s, dtype=float)
-        mids = 0.5 * (self.s_nodes[:-1] + self.s_nodes[1:])
-        yaw_unwrapped = np.unwrap(self.seg_yaw)
-        return wrap_angle(np.interp(s, mids, yaw_unwrapped))
+        return wrap_angle(np.interp(np.asarray(s, dtype=float), self._seg_mids, self._seg_yaw_unwrapped))
 
     def curvature_at(self, s: np.ndarray | float) -> np.ndarray:
         return np.interp(np.asarray(s, dtype=float), self.s_nodes, self.node_curvature)
