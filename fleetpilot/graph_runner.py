@@ -335,10 +335,12 @@ def bench_loop(
 
     e2e: camera publish → the cmd_vel with that stamp received by the sim (wall clock). transport is e2e
     minus perception + planning + control (message conversion, serialisation, executor dispatch).
-    rtf: sim time / wall time of the lockstep loop. floor_rtf: the same sim node rendering and publishing
-    the same sensors without the stack (free-running, constant command). The two alternate in
-    floor_blocks blocks of about frames / floor_blocks frames each (loop, floor, loop, floor, ...), so
-    load on a shared machine that drifts during the run weighs on both alike, not on one of them.
+    rtf: sim time / wall time of the lockstep loop. floor_rtf: a second sim node of the same scenario and
+    seed, rendering and publishing the same sensors without the stack: it replays the commands the loop's
+    sim applied, so it drives the same path and renders the same views (floor_same_path says its last
+    odometry equals the loop's). The two alternate in floor_blocks blocks of about frames / floor_blocks
+    frames each (loop, floor, loop, floor, ...), so load on a shared machine that drifts during the run
+    weighs on both alike, not on one of them.
     """
     if frames < 2:
         raise ValueError(f"bench_loop needs at least 2 frames, got {frames}")
@@ -348,6 +350,7 @@ def bench_loop(
 
     block_ends = [round(frames * (i + 1) / floor_blocks) for i in range(floor_blocks)]
     floor_frames, floor_wall = 0, 0.0
+    commands: list = []  # every command the loop's sim applied, in order: the floor replays them
     with (
         _floor_sim(scenario, seed, graph) as floor,
         _ros_context() as ctx,
@@ -362,12 +365,15 @@ def bench_loop(
             for node in composed.nodes.values():
                 executor.add_node(node)
             sim = composed.nodes["sim"]
+            sim.on_step = commands.append
             # Warm-up frames are not measured: the first one builds the Perceiver (model load).
             stall = _StallGuard(sim)
             while sim.frames < WARMUP_FRAMES and not sim.finished:
                 executor.spin_once(timeout_sec=0.05)
                 stall.check()
-            wall, block_start = 0.0, 0
+            _run_floor(floor, commands)  # the floor's warm-up: the same first frames, not measured either
+            replayed = len(commands)
+            wall = 0.0
             paused: set[int] = set()
             first = sim.frames
             warm_stamps = set(sim.publish_wall)
@@ -386,9 +392,10 @@ def bench_loop(
                 # The stamp in flight waits out the floor block: its latency is not the stack's.
                 if sim.awaiting_stamp is not None:
                     paused.add(sim.awaiting_stamp)
-                n, w = _run_floor(floor, block_end - block_start)
-                floor_frames, floor_wall, block_start = floor_frames + n, floor_wall + w, block_end
+                n, w = _run_floor(floor, commands[replayed:])
+                floor_frames, floor_wall, replayed = floor_frames + n, floor_wall + w, len(commands)
                 stall.resume()
+            floor_same_path = floor.last_odometry == sim.last_odometry
             measured = sim.frames - first
             answered = sorted((set(sim.publish_wall) & set(sim.answer_wall)) - warm_stamps - paused)
             e2e = {s: (sim.answer_wall[s] - sim.publish_wall[s]) * 1e3 for s in answered}
@@ -443,6 +450,7 @@ def bench_loop(
         "floor_rtf": floor_rtf,
         "floor_frames": floor_frames,
         "floor_blocks": floor_blocks,
+        "floor_same_path": floor_same_path,
         **extra,
     }
     if phase is not None:
@@ -457,37 +465,32 @@ def bench_loop(
 
 @contextmanager
 def _floor_sim(scenario: str, seed: int, graph: str):
-    """The sim node alone, in its own context and domain, for the floor: it renders and publishes the same
-    sensors as in the loop, free-running with a constant command (no stack), stepped directly."""
+    """The sim node alone, in its own context and domain, for the floor: the same scenario and seed,
+    rendering and publishing the same sensors as in the loop, stepped directly by _run_floor (no stack,
+    no executor)."""
     from fleetpilot_bringup.graphs import get_graph
 
     with _ros_context() as ctx, tempfile.TemporaryDirectory(prefix="fleetpilot_floor_") as tmp:
         overrides = {
             "*": {"reliable_qos": True},
-            "sim": {
-                "scenario": scenario,
-                "seed": int(seed),
-                "lockstep": False,
-                "realtime_factor": 0.0,
-                "constant_speed": 5.0,
-            },
+            # not lockstep, and never spun: its free-running timer does not fire; _run_floor steps it
+            "sim": {"scenario": scenario, "seed": int(seed), "lockstep": False, "realtime_factor": 0.0},
         }
         namespace = f"{get_graph(graph).namespace.rstrip('/')}/floor"
         composed = ComposedGraph(
             ctx, graph, overrides=overrides, only=("sim",), tmpdir=Path(tmp), namespace=namespace
         )
         try:
-            sim = composed.nodes["sim"]
-            _run_floor(sim, WARMUP_FRAMES)  # like the loop's warm-up: the first frames are not measured
-            yield sim
+            yield composed.nodes["sim"]
         finally:
             composed.destroy()
 
 
-def _run_floor(sim, frames: int) -> tuple[int, float]:
-    """Step the floor's sim `frames` frames, fewer if its scenario ends: (frames stepped, wall seconds)."""
+def _run_floor(sim, commands: list) -> tuple[int, float]:
+    """Step the floor's sim with the loop's commands, in order (it stops early if its scenario ends):
+    (camera frames published, wall seconds)."""
     first = sim.frames
     start = time.perf_counter()
-    while sim.frames - first < frames and not sim.finished:
-        sim.free_step()
+    for cmd in commands:
+        sim.replay_step(cmd)
     return sim.frames - first, time.perf_counter() - start

@@ -76,8 +76,9 @@ def test_bench_loop_reports_every_stage(fast_overrides):
     node_side = sum(r["stages_ms"][s]["p50"] for s in ("perception", "planning", "control"))
     assert r["e2e_ms"]["p99"] >= node_side * 0.5
     assert r["rtf"] > 0 and r["floor_rtf"] > 0
-    # the floor ran interleaved with the loop, in as many frames
+    # the floor ran interleaved with the loop, in as many frames, replaying the loop's drive
     assert r["floor_blocks"] == 4 and r["floor_frames"] == 12
+    assert r["floor_same_path"] is True
 
 
 def test_bench_loop_latency_leaves_out_the_floor_blocks(fast_overrides, monkeypatch):
@@ -88,8 +89,8 @@ def test_bench_loop_latency_leaves_out_the_floor_blocks(fast_overrides, monkeypa
 
     run_floor = graph_runner._run_floor
 
-    def slow_floor(sim, frames):
-        n, wall = run_floor(sim, frames)
+    def slow_floor(sim, commands):
+        n, wall = run_floor(sim, commands)
         time.sleep(0.3)
         return n, wall + 0.3
 

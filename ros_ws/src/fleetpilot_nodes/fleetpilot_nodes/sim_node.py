@@ -15,6 +15,7 @@ A scenario with a task in words (humanoid_task) also publishes it, latched, on `
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
@@ -29,7 +30,7 @@ from std_msgs.msg import Bool, String
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
 from sim.clock import CAMERA_PERIOD_NS, CONTROL_PERIOD_NS
-from sim.types import DriveCommand, SensorBatch
+from sim.types import DriveCommand, JointEffortCommand, Odometry, SensorBatch
 
 
 def parameter_spec() -> dict[str, Param]:
@@ -120,6 +121,9 @@ class SimNode(Node):
         self.frames = 0
         self.awaiting_stamp: int | None = None  # camera stamp whose command lockstep waits for
         self.last_cmd: DriveCommand | None = None
+        # bench_loop: called with every command a step applies (None for the first step), so the floor
+        # can replay the loop's exact drive without the stack
+        self.on_step: Callable[[DriveCommand | JointEffortCommand | None], None] | None = None
         # wall-clock bookkeeping for bench_loop: camera publish time and matching cmd_vel arrival
         self.publish_wall: dict[int, float] = {}
         self.answer_wall: dict[int, float] = {}
@@ -234,7 +238,20 @@ class SimNode(Node):
 
     # --- common ------------------------------------------------------------------------------------
 
-    def _step(self, cmd: DriveCommand | None) -> None:
+    @property
+    def last_odometry(self) -> Odometry | None:
+        """The newest odometry published (bench_loop checks that its floor drove the loop's path)."""
+        batch = self._last_batch
+        return batch.odometry[-1] if batch is not None and batch.odometry else None
+
+    def replay_step(self, cmd: DriveCommand | JointEffortCommand | None) -> None:
+        """One step with a given command, as lockstep would apply it (bench_loop's floor replays the loop)."""
+        if not self.finished:
+            self._step(cmd)
+
+    def _step(self, cmd: DriveCommand | JointEffortCommand | None) -> None:
+        if self.on_step is not None:
+            self.on_step(cmd)
         batch = self.sim.advance(cmd)
         version = getattr(self.sim, "route_version", None)  # a mission of legs (humanoid) moves on
         if version is not None and version != self._route_version:
