@@ -1,5 +1,5 @@
 import pytest
-from fleetpilot_nodes.stamp_sync import StampSync
+from fleetpilot_nodes.stamp_sync import StampLog, StampSync
 
 
 def test_fires_once_when_all_inputs_share_a_stamp():
@@ -63,3 +63,37 @@ def test_resent_newest_stamp_republishes_the_cached_answer():
     assert pub.sent == [("answer", "A", "B")] * 2
     sync.add("a", 4, "old")  # older stamps are never answered again
     assert len(pub.sent) == 2
+
+
+def test_stamp_log_keeps_only_the_newest_stamps():
+    log = StampLog(maxlen=3)
+    for stamp in range(10):
+        log[stamp * 50_000_000] = float(stamp)
+    assert list(log) == [350_000_000, 400_000_000, 450_000_000]
+    assert log[450_000_000] == 9.0
+    log[400_000_000] = 1.5  # a stamp written again keeps its place and evicts nothing
+    assert len(log) == 3 and log[400_000_000] == 1.5
+    with pytest.raises(ValueError, match="maxlen"):
+        StampLog(maxlen=0)
+
+
+def test_a_free_running_sim_node_does_not_keep_every_frame(tmp_path):
+    """A launched sim runs for hours: its per-frame wall-time bookkeeping stays bounded."""
+    from fleetpilot.graph_runner import ComposedGraph, _ros_context
+
+    with _ros_context() as ctx:
+        graph = ComposedGraph(
+            ctx,
+            overrides={"sim": {"scenario": "car_lane_follow", "seed": 0, "lockstep": False}},
+            only=("sim",),
+            tmpdir=tmp_path,
+        )
+        try:
+            sim = graph.nodes["sim"]
+            sim.publish_wall.maxlen = 5
+            for _ in range(12):
+                sim.free_step()
+            assert sim.frames == 12
+            assert len(sim.publish_wall) == 5
+        finally:
+            graph.destroy()

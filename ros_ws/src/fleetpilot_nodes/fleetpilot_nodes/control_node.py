@@ -16,7 +16,7 @@ from rclpy.node import Node
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
 from fleetpilot_nodes.planning_node import dataclass_spec, embodiment_spec, load_embodiment
-from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
+from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog, StampSync
 from planning.types import EgoState, Trajectory
 
 
@@ -38,7 +38,7 @@ class ControlNode(Node):
         self.p = declare(self, parameter_spec())
         params = _controller_params_class().from_dict(unflatten(self.p, "controller"))
         self.controller = Controller(load_embodiment(self.p), params)
-        self.stage_ms: dict[int, float] = {}
+        self.stage_ms: StampLog = StampLog()
         qos = stream_qos(bool(self.p["reliable_qos"]))
         self.pub_cmd = self.create_publisher(TwistStamped, "cmd_vel", qos)
         self._answer = LastAnswer()

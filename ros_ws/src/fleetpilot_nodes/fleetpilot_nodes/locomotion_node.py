@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
 from fleetpilot_nodes.planning_node import dataclass_spec
-from fleetpilot_nodes.stamp_sync import LastAnswer
+from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog
 from sim.clock import CAMERA_PERIOD_NS
 
 # humanoid_symmetric.xml's limits of the 17 actuated joints in action order (rad), as PyBullet loads
@@ -77,7 +77,7 @@ class LocomotionNode(Node):
         policy = LocomotionPolicy(self.p["model_path"] or None, threads=int(self.p["threads"]))
         self.core = PathLocomotion(params, LocomotionController(policy))
         self.lockstep = bool(self.p["lockstep"])
-        self.stage_ms: dict[int, float] = {}
+        self.stage_ms: StampLog = StampLog()
         self._paths: dict[int, object] = {}  # path stamp -> Trajectory, not yet used
         self._waiting: JointState | None = None  # a camera period's joint_states waiting for its path
         self._answer = LastAnswer()

@@ -20,7 +20,7 @@ from std_msgs.msg import String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
-from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
+from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog, StampSync
 
 
 def parameter_spec() -> dict[str, Param]:
@@ -68,7 +68,7 @@ class PerceptionNode(Node):
         self.perceiver = None
         self._mount: PoseStamped | None = None
         self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
-        self.stage_ms: dict[int, float] = {}  # per camera stamp, wall time of process() (bench_loop)
+        self.stage_ms: StampLog = StampLog()  # per camera stamp, wall time of process() (bench_loop)
         self._answer = LastAnswer()
         self._sync = StampSync(["image", "info"], self._on_frame, queue_size=4, on_repeat=self._answer.repeat)
         self.create_subscription(

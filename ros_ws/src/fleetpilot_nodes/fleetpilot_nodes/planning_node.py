@@ -19,7 +19,7 @@ from std_msgs.msg import Bool, String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos, unflatten
-from fleetpilot_nodes.stamp_sync import LastAnswer, StampSync
+from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog, StampSync
 from planning.types import EgoState, Embodiment, Trajectory
 
 
@@ -83,7 +83,7 @@ class PlanningNode(Node):
         if not (self.p["path_max_gap"] >= 0 and self.p["path_speed_tolerance"] > 0):
             raise ValueError("path_max_gap must be >= 0 and path_speed_tolerance > 0")
         self.planner = None
-        self.stage_ms: dict[int, float] = {}
+        self.stage_ms: StampLog = StampLog()
         qos = stream_qos(bool(self.p["reliable_qos"]))
         self.pub_path = self.create_publisher(Path, "planning/path", qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)

@@ -26,6 +26,7 @@ from std_msgs.msg import String
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import Param, declare, latched_qos, stream_qos
 from fleetpilot_nodes.sim_node import parameter_spec as sim_parameter_spec
+from fleetpilot_nodes.stamp_sync import StampLog
 from sim.clock import CONTROL_PERIOD_NS
 
 ROBOTS = ("car", "humanoid")
@@ -90,8 +91,8 @@ class SharedSimNode(Node):
         self.effort = None
         self._car_answered: int | None = None
         self._effort_answered: int | None = None
-        self.publish_wall: dict[int, float] = {}
-        self.answer_wall: dict[int, float] = {}
+        self.publish_wall: StampLog = StampLog()
+        self.answer_wall: StampLog = StampLog()
         self._started = False
         self._last_batch = None
         self._last_publish = 0.0

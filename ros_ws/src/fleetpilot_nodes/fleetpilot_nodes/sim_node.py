@@ -29,6 +29,7 @@ from std_msgs.msg import Bool, String
 
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
+from fleetpilot_nodes.stamp_sync import StampLog
 from sim.clock import CAMERA_PERIOD_NS, CONTROL_PERIOD_NS
 from sim.types import DriveCommand, JointEffortCommand, Odometry, SensorBatch
 
@@ -125,8 +126,8 @@ class SimNode(Node):
         # can replay the loop's exact drive without the stack
         self.on_step: Callable[[DriveCommand | JointEffortCommand | None], None] | None = None
         # wall-clock bookkeeping for bench_loop: camera publish time and matching cmd_vel arrival
-        self.publish_wall: dict[int, float] = {}
-        self.answer_wall: dict[int, float] = {}
+        self.publish_wall: StampLog = StampLog()
+        self.answer_wall: StampLog = StampLog()
         self._started = False
         self._answered: int | None = None  # legged: stamp of the last joint effort command received
         self._last_batch: SensorBatch | None = None
