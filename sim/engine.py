@@ -25,6 +25,7 @@ from sim.metrics import Actor, Metrics
 from sim.scenarios import build_scenario
 from sim.seeding import STREAM_APPEARANCE, STREAM_LAYOUT, STREAM_ODOM_NOISE, rng_for
 from sim.traffic import OncomingVehicle
+from sim.trajectory_digest import TrajectoryDigest
 from sim.types import CameraFrame, DriveCommand, Imu, Odometry, SensorBatch
 from sim.world import CAR_LENGTH, CAR_REAR_OVERHANG, CAR_WIDTH, World
 
@@ -90,6 +91,7 @@ class Simulation:
         self._started = False
         self._done_reason: str | None = None
         self._trajectory: list[tuple[float, float, float]] = []
+        self.digest = TrajectoryDigest()
         self._update_actors(0.0)
         self._record_metrics(0.0, first=True)
 
@@ -175,6 +177,7 @@ class Simulation:
     def result(self) -> dict:
         out = self.metrics.result()
         out["done_reason"] = self._done_reason or ""
+        out["trajectory_sha256"] = self.digest.hexdigest()
         if self.oncoming or self.spec.oncoming_lane_offsets:
             out["oncoming_yields"] = self.oncoming_yields()  # oncoming cars that had to brake for the ego
         return out
@@ -235,6 +238,7 @@ class Simulation:
     def _control_period(self) -> None:
         c = self._client
         w = self.world
+        counts = not self.done  # the period that ends the run still counts in the digest
         if self.oncoming:
             self._oncoming_plan()
         for _ in range(clock.SUBSTEPS_PER_CONTROL):
@@ -256,6 +260,13 @@ class Simulation:
                 }
                 self.metrics.on_contacts(t, touching, self.ego.x, self.ego.y)
         self._record_metrics(self.t)
+        if counts:
+            self._digest_period()
+
+    def _digest_period(self) -> None:
+        """This period's poses and held commands into the trajectory digest (shared_sim adds its humanoid)."""
+        e = self.ego
+        self.digest.add(self.stamp_ns, (e.x, e.y, e.yaw, e.v, e.steer), self._command)
 
     def _before_physics_step(self) -> None:
         """Hook for a world that hosts a dynamic body too (sim/shared_sim.py: the humanoid's torques)."""

@@ -211,6 +211,11 @@ class HumanoidBody:
         self._torques = POWER * self.gears * np.clip(a, -1.0, 1.0)
 
     @property
+    def held_torques(self) -> np.ndarray:
+        """(17,) N·m held for the current control period (a copy)."""
+        return self._torques.copy()
+
+    @property
     def max_torques(self) -> np.ndarray:
         """(17,) N·m: the largest torque each motor gives (0.41 × gear, the policy's action ±1)."""
         return POWER * self.gears

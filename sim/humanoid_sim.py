@@ -33,6 +33,7 @@ from sim.humanoid_task import WAIT_RADIUS_M, TaskSpec, build_task_spec
 from sim.humanoid_world import YardSpec, YardWorld, build_yard_spec
 from sim.seeding import STREAM_APPEARANCE, STREAM_ODOM_NOISE, rng_for
 from sim.semantics import Tag
+from sim.trajectory_digest import TrajectoryDigest
 from sim.types import CameraFrame, JointEffortCommand, Odometry, SensorBatch
 
 # name -> (boxes thrown?, description)
@@ -116,6 +117,7 @@ class HumanoidSimulation:
         self._started = False
         self._done_reason: str | None = None
         self._trajectory: list[tuple[float, float, float]] = []
+        self.digest = TrajectoryDigest()
         self._period = 0
         self._record()
 
@@ -213,6 +215,7 @@ class HumanoidSimulation:
             **a.metrics(),
             "boxes_thrown": int(self.thrower.throws) if self.thrower is not None else 0,
             "done_reason": self._done_reason or "",
+            "trajectory_sha256": self.digest.hexdigest(),
             **self._task_result(),
         }
 
@@ -282,6 +285,7 @@ class HumanoidSimulation:
 
     def _control_period(self) -> None:
         c = self._client
+        counts = not self.done  # the period that ends the run still counts in the digest
         for _ in range(clock.SUBSTEPS_PER_CONTROL):
             self.agent.before_substep()
             p.stepSimulation(physicsClientId=c)
@@ -295,6 +299,9 @@ class HumanoidSimulation:
             if self.thrower.after_control_period(pos, lin, float(pos[2])) and not self.done:
                 self.agent.event(self.t, "box_thrown")
         self._record()
+        if counts:
+            pos, orn = self.body.torso_pose()
+            self.digest.add(self.stamp_ns, pos, orn, self.body.held_torques)
 
     def _record(self) -> None:
         pos, _ = self.body.torso_pose()

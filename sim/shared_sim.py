@@ -213,9 +213,21 @@ class SharedSimulation(Simulation):
             key=lambda e: (e["t"], e["robot"]),
         )
         out["done_reason"] = self._shared_done or ""
+        out["trajectory_sha256"] = self.digest.hexdigest()
         return out
 
     # ---- hooks of the car's Simulation ------------------------------------------------------------
+    def _digest_period(self) -> None:
+        h = self.humanoid
+        if h is None:
+            super()._digest_period()
+            return
+        e, body = self.ego, h.body
+        pos, orn = body.torso_pose()
+        self.digest.add(
+            self.stamp_ns, (e.x, e.y, e.yaw, e.v, e.steer), self._command, pos, orn, body.held_torques
+        )
+
     def _before_physics_step(self) -> None:
         if self.humanoid is not None:
             self.humanoid.before_substep()
