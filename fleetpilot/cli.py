@@ -16,6 +16,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from fleetpilot import trajectory_baseline
+from fleetpilot.atomic_file import atomic_write_text
+
 
 class UsageError(Exception):
     """Bad input from the user: printed as a message, exit code 2."""
@@ -41,8 +44,7 @@ def write_json(data: dict, path: Path | None) -> None:
     if path is None:
         print(text)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
+    atomic_write_text(path, text + "\n")
     print(f"wrote {path}", file=sys.stderr)
 
 
@@ -114,6 +116,14 @@ def cmd_scenario_sweep(args: argparse.Namespace) -> int:
         _check_scenario(name)
     if args.no_cloud and args.cloud_fault:
         raise UsageError("--cloud-fault needs the cloud: drop --no-cloud")
+    baseline = None
+    if args.baseline is not None:
+        if not args.baseline.exists():
+            raise UsageError(f"no baseline at {args.baseline} (write one with --record-baseline)")
+        try:
+            baseline = trajectory_baseline.load(args.baseline)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     report = sweep(
         names,
         parse_seed_range(args.seeds),
@@ -123,8 +133,23 @@ def cmd_scenario_sweep(args: argparse.Namespace) -> int:
         no_cloud=args.no_cloud,
         cloud_fault=args.cloud_fault,
     )
+    status = 0
+    if baseline is not None:
+        check = trajectory_baseline.compare(baseline, report["results"], direct=args.direct)
+        report["baseline"] = check
+        if check["mismatches"] or check["not_in_baseline"]:
+            report["all_passed"] = False
+            status = 1
+            print(
+                f"fleetpilot: {len(check['mismatches'])} run(s) drove differently from {args.baseline}, "
+                f"{len(check['not_in_baseline'])} not in it",
+                file=sys.stderr,
+            )
+    if args.record_baseline is not None:
+        n = trajectory_baseline.record(args.record_baseline, report["results"], direct=args.direct)
+        print(f"recorded {n} trajectory digests in {args.record_baseline}", file=sys.stderr)
     write_json(report, args.json)
-    return 0
+    return status
 
 
 # --- perception -----------------------------------------------------------------------------------
@@ -263,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--cloud-fault", choices=CLOUD_FAULTS, help="System 2 scenarios: the embedded service misbehaves"
     )
     sweep_p.add_argument("--json", type=Path)
+    sweep_p.add_argument(
+        "--baseline",
+        type=Path,
+        help="compare each run's trajectory_sha256 with this file; exit 1 on a difference "
+        "(the refactoring baseline: tests/baselines/trajectory_sha256.json)",
+    )
+    sweep_p.add_argument(
+        "--record-baseline", type=Path, metavar="FILE", help="write the runs' trajectory_sha256 into FILE"
+    )
     sweep_p.set_defaults(func=cmd_scenario_sweep)
 
     evaluate = sub.add_parser("eval", help="evaluate a component").add_subparsers(dest="what", required=True)

@@ -58,6 +58,8 @@ def test_scenario_list_names_the_car_scenarios():
         (("bench", "loop", "--frames", "3"), "at least 10"),
         (("bench", "loop", "--background-job", "--frames", "100", "--phase-frames", "50"), "4 ×"),
         (("bench", "preempt", "--repeats", "0"), "at least 1"),
+        (("scenario", "sweep", "--seeds", "0:1", "--baseline", "/nonexistent/b.json"), "no baseline at"),
+        (("scenario", "sweep", "--seeds", "0:1", "--baseline", "README.md"), "not a trajectory baseline"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(args, message):
