@@ -190,10 +190,10 @@ def bench_preempt(repeats: int, *, park_hold_s: float = 0.5, timeout_s: float = 
     from rclpy.node import Node
     from std_msgs.msg import Bool
 
+    from contracts.messages import Odometry
     from fleetpilot.fleet_local import LocalFleetService, record_shards
     from fleetpilot.fleet_scenario import agent_overrides
     from fleetpilot.graph_runner import ComposedGraph, _make_executor, _ros_context
-    from sim.types import Odometry
 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")

@@ -69,12 +69,12 @@ def run_direct(
     cloud_fault: str | None = None,
     time_limit_s: float | None = None,
 ) -> dict:
+    from contracts.messages import DriveCommand
     from planning.controller import Controller, ControllerParams
     from planning.params import PlannerParams, embodiment_from_dict
     from planning.planner import Planner
     from planning.types import EgoState, RouteMap
     from sim.engine import Simulation
-    from sim.types import DriveCommand
 
     params_file = params_file or default_params_file()
     sim_p = load_node_params(params_file, "sim")

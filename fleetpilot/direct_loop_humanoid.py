@@ -55,9 +55,9 @@ def run_direct_humanoid(
     on_finish: Callable[[Any], None] | None = None,
     on_frame: Callable[[Any, Any, Any], None] | None = None,
 ) -> dict:
+    from contracts.messages import JointEffortCommand
     from planning.types import EgoState
     from sim.hosting import open_simulation
-    from sim.types import JointEffortCommand
 
     params_file = params_file or default_params_file("humanoid.yaml")
     sim_p = load_node_params(params_file, "sim")

@@ -41,11 +41,11 @@ def run_direct_shared(
     humanoid_params: Path | None = None,
     on_finish: Callable[[Any], None] | None = None,
 ) -> dict:
+    from contracts.messages import DriveCommand, JointEffortCommand
     from planning.controller import Controller, ControllerParams
     from planning.params import embodiment_from_dict
     from planning.types import EgoState
     from sim.shared_sim import SharedSimulation
-    from sim.types import DriveCommand, JointEffortCommand
 
     car_params = car_params or default_params_file("car.yaml")
     humanoid_params = humanoid_params or default_params_file("humanoid.yaml")

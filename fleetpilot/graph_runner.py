@@ -346,7 +346,7 @@ def bench_loop(
         raise ValueError(f"bench_loop needs at least 2 frames, got {frames}")
     if not 1 <= floor_blocks <= frames:
         raise ValueError(f"floor_blocks must be in 1..{frames} (frames), got {floor_blocks}")
-    from sim.clock import CAMERA_PERIOD_NS
+    from contracts.clock import CAMERA_PERIOD_NS
 
     block_ends = [round(frames * (i + 1) / floor_blocks) for i in range(floor_blocks)]
     floor_frames, floor_wall = 0, 0.0

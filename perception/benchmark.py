@@ -26,8 +26,8 @@ def _stats(ms: list[float]) -> dict:
 
 
 def run(seeds, frames_per_seed: int, repeat: int, model_path: Path | None = None) -> dict:
-    from perception.dataset import render_scene
     from sim.camera import make_camera_model
+    from sim.datagen import render_scene
 
     rgb = np.concatenate([render_scene(s, frames_per_seed)[0] for s in seeds])
     camera = make_camera_model(rgb.shape[2], rgb.shape[1])

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from contracts.messages import CameraModel
 from perception.classes import GROUND_CLASSES, NUM_CLASSES, OBSTACLE_CLASSES, TRAFFIC_LIGHT_CLASSES, Cls
 from perception.types import BevGrid
-from sim.types import CameraModel
 
 
 def camera_axes_in_base(pitch: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from sim.semantics import Tag
+from contracts.semantics import Tag
 
 
 class Cls(IntEnum):

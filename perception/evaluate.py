@@ -111,15 +111,16 @@ def evaluate(
     profile: str = "car",
 ) -> dict:
     """Render (or reuse, when `data_dir` is given) eval frames for `seeds` with the dataset
-    generator's sampling `profile` (perception/dataset.py) and score the model on them."""
+    generator's sampling `profile` (sim/datagen.py) and score the model on them."""
     from perception import dataset
+    from sim import datagen
 
     seeds = [int(s) for s in seeds]
     if data_dir is not None:
-        dataset.generate(Path(data_dir), seeds, frames_per_seed, progress=progress, profile=profile)
+        datagen.generate(Path(data_dir), seeds, frames_per_seed, progress=progress, profile=profile)
         rgb, labels, _ = dataset.load(Path(data_dir), seeds)
     else:
-        parts = [dataset.render_scene(s, frames_per_seed, profile=profile) for s in seeds]
+        parts = [datagen.render_scene(s, frames_per_seed, profile=profile) for s in seeds]
         rgb = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
     out = evaluate_arrays(rgb, labels, model_path=model_path, threads=threads)

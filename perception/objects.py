@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from contracts.messages import CameraModel
 from perception.bev import DEFAULT_CONTACT_HEIGHTS, ground_points
 from perception.classes import OBSTACLE_CLASSES, Cls
-from sim.types import CameraModel
 
 DEFAULT_MIN_PIXELS = 12
 # A blob pixel "looks like the ground" when no channel differs from the ground's median colour by more

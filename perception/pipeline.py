@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.messages import CameraModel
 from perception import traffic_light
 from perception.bev import BevProjector
 from perception.inference import SegmentationModel
 from perception.objects import ObjectExtractor
 from perception.specks import DEFAULT_MIN_OBJECT_PIXELS, suppress_specks
 from perception.types import PerceptionOutput
-from sim.types import CameraModel
 
 
 class Perceiver:

@@ -19,10 +19,10 @@ import math
 import cv2
 import numpy as np
 
+from contracts.messages import CameraModel
 from perception.bev import camera_axes_in_base
 from perception.classes import Cls
 from perception.types import LightState, TrafficLightObservation
-from sim.types import CameraModel
 
 _CLASS_TO_STATE = {
     Cls.TL_RED: LightState.RED,

@@ -20,7 +20,6 @@ import numpy as np
 
 from perception.classes import NAMES, NUM_CLASSES
 from perception.inference import DEFAULT_MODEL_PATH
-from sim.camera import CAMERA_HFOV
 
 DEFAULT_DATA = Path("data/perception")
 
@@ -259,9 +258,9 @@ semantic segmentation of the fleetpilot PyBullet world into {len(meta["classes"]
 * ONNX opset 17, {meta["size_bytes"] / 1e6:.2f} MB. Runtime: perception/inference.py (`SegmentationModel`).
 
 ## Data
-Rendered by perception/dataset.py from the simulator (seed = scene; scenario = SCENARIO_NAMES[seed % n];
+Rendered by sim/datagen.py from the simulator (seed = scene; scenario = SCENARIO_NAMES[seed % n];
 odd seeds randomise appearance; camera pose jitter; random scene time). Sampling profiles
-(perception/dataset.py docstring): `car` = the car's front camera, placements biased towards objects;
+(sim/datagen.py docstring): `car` = the car's front camera, placements biased towards objects;
 `train` = placements aimed at one kind of target (light, walker, obstacle, lead car) chosen uniformly,
 light states red/yellow/green drawn equally, and 15 % humanoid head-camera views (1.2–1.7 m high,
 0–25° down, any heading, on road or sidewalk).
@@ -323,7 +322,7 @@ def _load_state(path: Path) -> dict:
 
 
 def dataset_profiles() -> tuple[str, ...]:
-    from perception.dataset import PROFILES
+    from sim.datagen import PROFILES
 
     return PROFILES
 
@@ -380,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         choices=dataset_profiles(),
         default="train",
-        help="training-frame sampler (perception/dataset.py); held-out frames always use 'car'",
+        help="training-frame sampler (sim/datagen.py); held-out frames always use 'car'",
     )
     args = p.parse_args(argv)
 
@@ -388,18 +387,21 @@ def main(argv: list[str] | None = None) -> int:
     if overlap:
         p.error(f"training and eval seeds overlap ({sorted(overlap)[:5]}...); held-out means disjoint")
 
+    # training renders its data: the simulator is needed here, never at import (the stack's line)
     from perception import dataset
     from perception.evaluate import evaluate_arrays, half_resolution_oracle, object_pixel_stats
+    from sim import datagen
+    from sim.camera import CAMERA_HFOV
 
     t0 = time.perf_counter()
-    train_dir = dataset.generate(
+    train_dir = datagen.generate(
         args.data / ("train" if args.profile == "car" else f"train_{args.profile}"),
         args.seeds,
         args.frames_per_seed,
         progress=not args.no_progress,
         profile=args.profile,
     )
-    eval_dir = dataset.generate(
+    eval_dir = datagen.generate(
         args.data / "eval", args.eval_seeds, args.eval_frames_per_seed, progress=not args.no_progress
     )
     t_data = time.perf_counter() - t0
@@ -447,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     extra_metrics = {}
     for title, name, seeds, profile in extra_sets:
         frames = args.eval_frames_per_seed if profile == "car" else args.humanoid_eval_frames_per_seed
-        d = dataset.generate(args.data / name, seeds, frames, progress=not args.no_progress, profile=profile)
+        d = datagen.generate(args.data / name, seeds, frames, progress=not args.no_progress, profile=profile)
         x_rgb, x_labels, _ = dataset.load(d, seeds)
         em = evaluate_arrays(x_rgb, x_labels, model_path=args.out, threads=1)
         extra_metrics[title] = {k: em[k] for k in ("miou", "per_class_iou", "frames")}

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.types import Proprioception
+from contracts.messages import Proprioception
 
 OBS_DIM = 44
 ACT_DIM = 17

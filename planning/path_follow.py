@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from contracts.messages import Proprioception
 from planning.locomotion import ACT_DIM, LocomotionController
 from planning.params import strict_from_dict
 from planning.types import Trajectory
-from sim.types import Proprioception
 
 
 @dataclass(frozen=True)

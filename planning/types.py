@@ -95,7 +95,7 @@ class EgoState:
 
     @classmethod
     def from_odometry(cls, odom) -> EgoState:
-        """From sim.types.Odometry (or anything with its fields): base_link forward speed is the speed."""
+        """From contracts.messages.Odometry (or anything with its fields): base_link forward speed."""
         return cls(
             stamp_ns=odom.stamp_ns, x=odom.x, y=odom.y, yaw=odom.yaw, speed=odom.vx, yaw_rate=odom.yaw_rate
         )

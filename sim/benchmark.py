@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
+from contracts.messages import DriveCommand
 from sim.engine import Simulation
 from sim.scenarios import SCENARIO_NAMES
-from sim.types import DriveCommand
 
 
 def follow_route(sim: Simulation, stamp_ns: int, speed: float) -> DriveCommand:

@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pybullet as p
 
+from contracts.messages import CameraFrame, CameraModel
 from sim.appearance import Palette
-from sim.types import CameraFrame, CameraModel
 
 CAMERA_X, CAMERA_Y, CAMERA_Z = 1.6, 0.0, 1.4
 CAMERA_PITCH = math.radians(7.0)

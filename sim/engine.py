@@ -1,6 +1,6 @@
 """Simulation: one headless PyBullet world for one scenario run, advanced camera frame by camera frame.
 
-Time grid (sim/clock.py): each control period holds the drive command for 4 physics substeps; odometry
+Time grid (contracts/clock.py): each control period holds the drive command for 4 physics substeps; odometry
 and IMU come every control period, a camera frame every 3 control periods. Everything is a pure
 function of (scenario, seed, commands): no wall clock, no global RNG.
 """
@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pybullet as p
 
-from sim import clock
+from contracts import clock
+from contracts.messages import CameraFrame, DriveCommand, Imu, Odometry, SensorBatch
 from sim.actors import LeadVehicle, Walker
 from sim.appearance import Palette, default_palette, random_palette
 from sim.camera import camera_pose_world, make_camera_model, render
@@ -26,7 +27,6 @@ from sim.scenarios import build_scenario
 from sim.seeding import STREAM_APPEARANCE, STREAM_LAYOUT, STREAM_ODOM_NOISE, rng_for
 from sim.traffic import OncomingVehicle
 from sim.trajectory_digest import TrajectoryDigest
-from sim.types import CameraFrame, DriveCommand, Imu, Odometry, SensorBatch
 from sim.world import CAR_LENGTH, CAR_REAR_OVERHANG, CAR_WIDTH, World
 
 GRAVITY = 9.81

@@ -6,7 +6,7 @@ What the original environment does, and what this module matches:
   each other, a link never with its ancestors); loadMJCF returns one body, the torso is its base.
 - every joint's default motor off (position control with force 0), then joint torques
   0.41 × gear × clip(a, -1, 1) on 17 hinge joints; the "jointfix_*" joints are fixed.
-- physics: 4 substeps of 4.125 ms per 16.5 ms control period (sim/clock.py), 5 solver iterations,
+- physics: 4 substeps of 4.125 ms per 16.5 ms control period (contracts/clock.py), 5 solver iterations,
   default contact ERP 0.9, floor with lateral friction 0.8 and restitution 0.5 (configure_physics,
   configure_floor). Gravity is the world's (9.81 here, 9.8 in the original; immaterial for the policy).
 - PyBullet forgets TORQUE_CONTROL forces after every stepSimulation, and the original applied them once
@@ -30,9 +30,9 @@ import numpy as np
 import pybullet as p
 import pybullet_data
 
-from sim import clock
+from contracts import clock
+from contracts.messages import CameraModel, Imu, Odometry, Proprioception
 from sim.camera import make_camera_model
-from sim.types import CameraModel, Imu, Odometry, Proprioception
 
 MJCF_FILE = "humanoid_symmetric.xml"
 # The 17 actuated hinges in the policy's action order (abdomen z/y/x, right hip x/z/y, right knee,

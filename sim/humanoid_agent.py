@@ -194,7 +194,7 @@ class HumanoidAgent:
         return self.finished and self.collisions == 0
 
     def _update_motion(self, v: float) -> None:
-        from sim import clock
+        from contracts import clock
 
         dt = clock.CONTROL_PERIOD
         if self._prev_v is not None:

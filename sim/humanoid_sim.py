@@ -22,7 +22,9 @@ import time
 import numpy as np
 import pybullet as p
 
-from sim import clock
+from contracts import clock
+from contracts.messages import CameraFrame, JointEffortCommand, Odometry, SensorBatch
+from contracts.semantics import Tag
 from sim.appearance import Palette, default_palette, random_palette
 from sim.camera import render
 from sim.geometry import wrap_angle
@@ -32,9 +34,7 @@ from sim.humanoid_push import BoxThrower
 from sim.humanoid_task import WAIT_RADIUS_M, TaskSpec, build_task_spec
 from sim.humanoid_world import YardSpec, YardWorld, build_yard_spec
 from sim.seeding import STREAM_APPEARANCE, STREAM_ODOM_NOISE, rng_for
-from sim.semantics import Tag
 from sim.trajectory_digest import TrajectoryDigest
-from sim.types import CameraFrame, JointEffortCommand, Odometry, SensorBatch
 
 # name -> (boxes thrown?, description)
 HUMANOID_SCENARIOS: dict[str, tuple[bool, str]] = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pybullet as p
 
-from sim import clock
+from contracts import clock
 from sim.humanoid import FALL_HEIGHT, HumanoidBody
 
 GRAVITY = 9.81

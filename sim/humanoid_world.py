@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pybullet as p
 
-from sim import clock
+from contracts import clock
+from contracts.semantics import Tag
 from sim.appearance import Palette, default_palette
 from sim.humanoid import FALL_HEIGHT, HumanoidBody
 from sim.seeding import STREAM_APPEARANCE, STREAM_LAYOUT, rng_for
-from sim.semantics import Tag
 
 YARD_HALF = 14.0  # m, the yard is [-14, 14]² (the policy trained on targets within ±13 x ±6 m)
 LEG_MIN, LEG_MAX = 5.0, 9.0  # m between consecutive goals

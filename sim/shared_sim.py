@@ -24,15 +24,15 @@ import time
 import numpy as np
 import pybullet as p
 
-from sim import clock
+from contracts import clock
+from contracts.messages import CameraFrame, DriveCommand, JointEffortCommand, SensorBatch
+from contracts.semantics import Tag
 from sim.camera import render
 from sim.engine import Simulation
 from sim.humanoid import HumanoidBody, configure_floor, configure_physics, make_head_camera_model
 from sim.humanoid_agent import HumanoidAgent
 from sim.metrics import Actor
 from sim.seeding import STREAM_LAYOUT, rng_for
-from sim.semantics import Tag
-from sim.types import CameraFrame, DriveCommand, JointEffortCommand, SensorBatch
 
 SHARED_SCENARIOS: dict[str, str] = {
     "shared_crossing": "car and humanoid in one world: the humanoid crosses the road in front of the car",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as p
 
+from contracts.semantics import Tag
 from sim.appearance import LAMP_LIT, LAMP_OFF, Palette
 from sim.layout import (
     LeadVehicleSpec,
@@ -24,7 +25,6 @@ from sim.layout import (
     RoadSpec,
     ScenarioSpec,
 )
-from sim.semantics import Tag
 
 # Heights of the stacked visual layers (top faces), far enough apart to avoid z-fighting at range.
 Z_ROAD = 0.01

@@ -8,8 +8,8 @@ import numpy as np
 import pybullet as p
 import pytest
 
+from contracts import clock
 from planning.locomotion import LocomotionController, LocomotionPolicy
-from sim import clock
 from sim.humanoid import (
     FOOT_LINKS,
     GEARS,

@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 
+from contracts import clock
+from contracts.messages import JointEffortCommand
+from contracts.semantics import Tag
 from planning.locomotion import LocomotionController
 from planning.path_follow import POLICY_MAX_EFFORT, PathFollowParams, PathLocomotion, target_on_path
 from planning.types import Trajectory
-from sim import clock
 from sim.engine import Simulation
 from sim.hosting import all_scenario_names, embodiment_of, open_simulation
 from sim.humanoid import GEARS, POWER
 from sim.humanoid_sim import HumanoidSimulation
 from sim.scenarios import SCENARIO_NAMES
-from sim.semantics import Tag
-from sim.types import JointEffortCommand
 
 CAR_KEYS = {
     "scenario", "seed", "success", "collisions", "red_light_violations", "route_completion",

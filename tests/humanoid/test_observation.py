@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from contracts.messages import Proprioception
 from planning.locomotion import OBS_DIM, ObservationBuilder, build_observation
-from sim.types import Proprioception
 
 J = 17
 

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from contracts import clock
+from contracts.messages import DriveCommand, JointEffortCommand
+from contracts.semantics import Tag
 from planning.locomotion import LocomotionController
 from planning.path_follow import POLICY_MAX_EFFORT
-from sim import clock
 from sim.hosting import embodiment_of, open_simulation
-from sim.semantics import Tag
 from sim.shared_sim import SharedSimulation
-from sim.types import DriveCommand, JointEffortCommand
 
 
 def test_layout_puts_the_humanoids_goals_across_the_cars_road():

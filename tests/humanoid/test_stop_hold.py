@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from contracts import clock
 from planning.locomotion import LocomotionController
 from planning.path_follow import PathFollowParams, PathLocomotion, StopHold, target_on_circle
 from planning.types import Trajectory
-from sim import clock
 from sim.humanoid import FALL_HEIGHT
 from sim.humanoid_walk import RECOVERED_HEIGHT, FlatGround
 

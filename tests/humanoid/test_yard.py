@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from contracts.semantics import Tag
 from planning.locomotion import LocomotionController, LocomotionPolicy
 from sim.camera import render
 from sim.humanoid import make_head_camera_model
@@ -19,7 +20,6 @@ from sim.humanoid_world import (
     build_yard_spec,
     run_goals,
 )
-from sim.semantics import Tag
 
 
 @pytest.mark.parametrize("seed", range(8))

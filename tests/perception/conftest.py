@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from contracts.messages import CameraModel
 from perception.classes import Cls
-from sim.types import CameraModel
 
 H, W = 120, 160
 

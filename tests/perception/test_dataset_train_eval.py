@@ -10,6 +10,7 @@ from perception.pipeline import Perceiver
 from perception.train import class_weights, train_model
 from perception.train import main as train_main
 from perception.types import LightState, PerceptionOutput
+from sim import datagen
 
 
 def test_shard_round_trip(tmp_path, synthetic_frames):
@@ -35,25 +36,25 @@ def fake_sim(monkeypatch, synthetic_frames):
         calls.append(seed)
         return synthetic_frames(frames, seed)
 
-    monkeypatch.setattr(dataset, "render_scene", render)
+    monkeypatch.setattr(datagen, "render_scene", render)
     return calls
 
 
 def test_generate_is_deterministic_and_reuses_shards(tmp_path, fake_sim):
-    out = dataset.generate(tmp_path / "a", range(3), 2, progress=False)
+    out = datagen.generate(tmp_path / "a", range(3), 2, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["params"]["frames_per_seed"] == 2
     assert sum(len(v) for v in manifest["shards"].values()) == 3
     r1, _l1, s1 = dataset.load(out)
     assert r1.shape == (6, 120, 160, 3) and s1.tolist() == [0, 0, 1, 1, 2, 2]
     n_calls = len(fake_sim)
-    dataset.generate(tmp_path / "a", range(3), 2, progress=False)
+    datagen.generate(tmp_path / "a", range(3), 2, progress=False)
     assert len(fake_sim) == n_calls  # cached
-    dataset.generate(tmp_path / "b", range(3), 2, progress=False)
+    datagen.generate(tmp_path / "b", range(3), 2, progress=False)
     r2, _l2, _ = dataset.load(tmp_path / "b")
     np.testing.assert_array_equal(r1, r2)
     with pytest.raises(ValueError, match="duplicates"):
-        dataset.generate(tmp_path / "c", [1, 1], 2, progress=False)
+        datagen.generate(tmp_path / "c", [1, 1], 2, progress=False)
 
 
 def test_iou_accounting():
@@ -121,13 +122,13 @@ def test_render_scene_from_sim_is_deterministic():
     pytest.importorskip("sim.engine")
     from perception.classes import NUM_CLASSES
 
-    rgb1, lab1 = dataset.render_scene(2, 2)
-    rgb2, lab2 = dataset.render_scene(2, 2)
+    rgb1, lab1 = datagen.render_scene(2, 2)
+    rgb2, lab2 = datagen.render_scene(2, 2)
     assert rgb1.shape == (2, 120, 160, 3) and rgb1.dtype == np.uint8
     assert lab1.shape == (2, 120, 160) and lab1.max() < NUM_CLASSES
     np.testing.assert_array_equal(rgb1, rgb2)
     np.testing.assert_array_equal(lab1, lab2)
-    assert not np.array_equal(dataset.render_scene(3, 1)[0][0], rgb1[0])
+    assert not np.array_equal(datagen.render_scene(3, 1)[0][0], rgb1[0])
 
 
 def test_model_card_is_written(tmp_path):

@@ -109,8 +109,8 @@ def test_bad_shapes_and_settings_are_rejected():
 
 def test_a_red_box_in_the_rendered_world_is_found_where_it_stands():
     """Ground-truth labels of a real render: the extractor places a red box the sim put 10 m ahead."""
+    from contracts.semantics import Tag
     from sim.engine import Simulation
-    from sim.semantics import Tag
 
     with Simulation("car_lane_follow", 3, render_ground_truth=True) as sim:
         c, e = sim._client, sim.ego

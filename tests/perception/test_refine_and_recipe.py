@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from perception import dataset
 from perception.train import load_init_state
 from perception.train import main as train_main
+from sim import datagen
 
 torch = pytest.importorskip("torch")
 
@@ -43,7 +43,7 @@ def test_train_main_chains_its_recipe_through_init(tmp_path, monkeypatch, synthe
     def render(seed, frames, profile="car"):
         return synthetic_frames(frames, seed + (0 if profile == "car" else 100))
 
-    monkeypatch.setattr(dataset, "render_scene", render)
+    monkeypatch.setattr(datagen, "render_scene", render)
     common = ["--data", str(tmp_path / "d"), "--seeds", "10:12", "--eval-seeds", "0:2"]
     common += [
         "--frames-per-seed",

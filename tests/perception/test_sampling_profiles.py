@@ -11,6 +11,7 @@ import pytest
 from perception import dataset
 from perception.classes import Cls
 from perception.train import frame_sampling_weights
+from sim import datagen
 from sim.layout import TrafficLightSpec
 
 
@@ -21,7 +22,7 @@ def _light(phases) -> TrafficLightSpec:
 def test_light_phase_time_draws_states_equally_not_by_duration():
     light = _light((("red", 20.0), ("green", 30.0), ("yellow", 3.0), ("red", 20.0)))
     rng = np.random.default_rng(0)
-    states = [light.state_at(dataset.sample_light_phase_time(rng, light, 1e3)) for _ in range(3000)]
+    states = [light.state_at(datagen.sample_light_phase_time(rng, light, 1e3)) for _ in range(3000)]
     counts = {s: states.count(s) for s in ("red", "yellow", "green")}
     # by duration yellow would be 3/73 = 4 %; per state it is a third
     for state, n in counts.items():
@@ -31,7 +32,7 @@ def test_light_phase_time_draws_states_equally_not_by_duration():
 def test_light_phase_time_respects_t_max():
     light = _light((("red", 20.0), ("yellow", 3.0), ("green", 30.0)))
     rng = np.random.default_rng(1)
-    assert all(dataset.sample_light_phase_time(rng, light, 10.0) <= 10.0 for _ in range(200))
+    assert all(datagen.sample_light_phase_time(rng, light, 10.0) <= 10.0 for _ in range(200))
 
 
 def test_humanoid_jitter_gives_head_height_and_downward_pitch():
@@ -39,7 +40,7 @@ def test_humanoid_jitter_gives_head_height_and_downward_pitch():
 
     rng = np.random.default_rng(2)
     for _ in range(500):
-        dx, _dy, dz, _roll, dpitch, _dyaw = dataset.sample_humanoid_jitter(
+        dx, _dy, dz, _roll, dpitch, _dyaw = datagen.sample_humanoid_jitter(
             rng, CAMERA_Z, CAMERA_PITCH, CAMERA_X
         )
         assert 1.2 <= CAMERA_Z + dz <= 1.7
@@ -62,24 +63,24 @@ def test_frame_sampling_favours_frames_with_rare_classes():
 
 def test_unknown_profile_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown sampling profile"):
-        dataset.render_scene(0, 1, profile="drone")
+        datagen.render_scene(0, 1, profile="drone")
     with pytest.raises(ValueError, match="unknown sampling profile"):
-        dataset.generate(tmp_path, [0], 1, progress=False, profile="drone")
+        datagen.generate(tmp_path, [0], 1, progress=False, profile="drone")
 
 
 def test_train_profile_is_deterministic_and_differs_from_car_profile():
     pytest.importorskip("sim.engine")
-    a = dataset.render_scene(4, 3, profile="train")
-    b = dataset.render_scene(4, 3, profile="train")
+    a = datagen.render_scene(4, 3, profile="train")
+    b = datagen.render_scene(4, 3, profile="train")
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
-    car = dataset.render_scene(4, 3, profile="car")
+    car = datagen.render_scene(4, 3, profile="car")
     assert not np.array_equal(car[0], a[0])
 
 
 def test_humanoid_profile_hides_the_car_and_sees_the_road():
     pytest.importorskip("sim.engine")
-    rgb, labels = dataset.render_scene(1, 6, profile="humanoid")
+    rgb, labels = datagen.render_scene(1, 6, profile="humanoid")
     ground = np.isin(labels, [Cls.ROAD, Cls.LANE_MARKING, Cls.SIDEWALK])
     assert ground.any(axis=(1, 2)).sum() >= 3  # most head-camera views look at the street
     assert rgb.shape == (6, 120, 160, 3)
@@ -92,11 +93,11 @@ def test_generate_keeps_profiles_apart(tmp_path, monkeypatch, synthetic_frames):
         seen.append(profile)
         return synthetic_frames(frames, seed)
 
-    monkeypatch.setattr(dataset, "render_scene", render)
-    dataset.generate(tmp_path, [0, 1], 1, progress=False, profile="train")
+    monkeypatch.setattr(datagen, "render_scene", render)
+    datagen.generate(tmp_path, [0, 1], 1, progress=False, profile="train")
     assert seen == ["train", "train"]
     # a different profile invalidates the cache: stale shards are re-rendered, not silently reused
-    dataset.generate(tmp_path, [0, 1], 1, progress=False, profile="car")
+    datagen.generate(tmp_path, [0, 1], 1, progress=False, profile="car")
     assert seen[2:] == ["car", "car"]
     _, _, seeds = dataset.load(tmp_path)
     assert seeds.tolist() == [0, 1]
@@ -105,15 +106,15 @@ def test_generate_keeps_profiles_apart(tmp_path, monkeypatch, synthetic_frames):
 def test_train_profile_shows_the_humanoid_robot_to_the_car_as_a_pedestrian(monkeypatch):
     """The shared world's car must learn the humanoid body: in train-profile car views it stands in
     the field of view, labelled pedestrian; the car profile (held-out evaluation) never holds it."""
-    monkeypatch.setattr(dataset, "CAR_VIEW_HUMANOID_FRACTION", 1.0)
-    monkeypatch.setattr(dataset, "CAR_VIEW_HUMANOID_RANGE_M", (6.0, 7.0))
-    monkeypatch.setattr(dataset, "HUMANOID_FRACTION", 0.0)
-    with_prop = dataset.render_scene(6, 3, profile="train")
+    monkeypatch.setattr(datagen, "CAR_VIEW_HUMANOID_FRACTION", 1.0)
+    monkeypatch.setattr(datagen, "CAR_VIEW_HUMANOID_RANGE_M", (6.0, 7.0))
+    monkeypatch.setattr(datagen, "HUMANOID_FRACTION", 0.0)
+    with_prop = datagen.render_scene(6, 3, profile="train")
     pedestrian_px = (with_prop[1] == Cls.PEDESTRIAN).reshape(3, -1).sum(axis=1)
     # 6-7 m ahead the body covers 70-400 pixels of a 160x120 frame (posture, partly at the edge)
     assert (pedestrian_px > 30).all(), pedestrian_px
-    monkeypatch.setattr(dataset, "CAR_VIEW_HUMANOID_FRACTION", 0.0)
-    without = dataset.render_scene(6, 3, profile="train")
+    monkeypatch.setattr(datagen, "CAR_VIEW_HUMANOID_FRACTION", 0.0)
+    without = datagen.render_scene(6, 3, profile="train")
     # its own random stream: the rest of the scene is drawn exactly as without it
     same = with_prop[1] == without[1]
     assert same.mean() > 0.9

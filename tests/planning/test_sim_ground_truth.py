@@ -11,6 +11,7 @@ pytestmark = [pytest.mark.slow]
 
 
 def drive(name: str, seed: int) -> dict:
+    from contracts.messages import DriveCommand
     from perception import traffic_light
     from perception.bev import BevProjector
     from perception.classes import labels_from_tags
@@ -20,7 +21,6 @@ def drive(name: str, seed: int) -> dict:
     from planning.planner import Planner
     from planning.types import EgoState, RouteMap
     from sim.engine import Simulation
-    from sim.types import DriveCommand
 
     emb = embodiment_from_dict(CAR)
     with Simulation(name, seed=seed, render_ground_truth=True) as sim:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from fleetpilot_nodes import conversions as conv
 
+from contracts.messages import CameraFrame, CameraModel, DriveCommand, Imu, Odometry
 from perception.classes import Cls
 from perception.types import BevGrid, LightState, PerceptionOutput, TrafficLightObservation
 from planning.types import ControlCommand, RouteMap, StopLine, Trajectory
-from sim.types import CameraFrame, CameraModel, DriveCommand, Imu, Odometry
 
 STAMP = 12_345_678_901  # not a multiple of 1 s: exercises sec/nanosec split
 

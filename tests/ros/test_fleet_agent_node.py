@@ -16,10 +16,10 @@ from std_msgs.msg import Bool
 from cloud_reasoner.fleet.agent import FleetAgent
 from cloud_reasoner.fleet.client import FleetSyncClient
 from cloud_reasoner.fleet.policy import OptInPolicy, VehicleState
+from contracts.messages import Odometry
 from fleetpilot.fleet_local import LocalFleetService, record_shards
 from fleetpilot.fleet_scenario import agent_overrides
 from fleetpilot.graph_runner import ComposedGraph, _make_executor, _ros_context
-from sim.types import Odometry
 
 PERIOD_NS = 16_500_000
 

@@ -12,8 +12,8 @@ import pytest
 from fleetpilot_bringup.graphs import get_graph
 from fleetpilot_nodes import conversions as conv
 
+from contracts.messages import Proprioception
 from fleetpilot.graph_runner import run_scenario
-from sim.types import Proprioception
 
 
 def _proprio(stamp: int = 123_456_789) -> Proprioception:

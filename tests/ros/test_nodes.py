@@ -12,9 +12,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
+from contracts.messages import CameraFrame, CameraModel, Odometry
 from fleetpilot.graph_runner import ComposedGraph, _make_executor, _ros_context
 from planning.types import RouteMap
-from sim.types import CameraFrame, CameraModel, Odometry
 
 
 def test_stack_answers_one_frame_with_its_stamp(tiny_model_path, tmp_path):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
+from contracts.messages import DriveCommand
 from sim.engine import Simulation
-from sim.types import DriveCommand
 from sim.world import CAR_LENGTH, CAR_REAR_OVERHANG
 
 FRONT = CAR_LENGTH - CAR_REAR_OVERHANG

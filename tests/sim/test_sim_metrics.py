@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from oracle_driver import run_oracle  # tests/sim is on sys.path (rootdir-relative test modules)
 
+from contracts.messages import DriveCommand
+from contracts.semantics import Tag
 from sim import ego as ego_model
 from sim.camera import CAMERA_HFOV
 from sim.engine import Simulation
 from sim.scenarios import SCENARIO_NAMES
-from sim.semantics import Tag
-from sim.types import DriveCommand
 
 
 def _drive_straight(sim: Simulation, speed: float, frames: int, yaw_rate: float = 0.0) -> None:

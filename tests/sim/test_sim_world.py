@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from contracts.messages import DriveCommand
+from contracts.semantics import Tag
 from sim.engine import Simulation
 from sim.scenarios import SCENARIO_NAMES, list_scenarios
-from sim.semantics import Tag
-from sim.types import DriveCommand
 
 
 def _drive(sim: Simulation, n: int, speed: float = 6.0, yaw_rate: float = 0.0):
@@ -174,7 +174,7 @@ def test_same_seed_is_identical_across_processes():
     code = (
         "import hashlib, json\n"
         "from sim.engine import Simulation\n"
-        "from sim.types import DriveCommand\n"
+        "from contracts.messages import DriveCommand\n"
         "with Simulation('car_lead_vehicle', 9) as sim:\n"
         "    b = sim.advance(None)\n"
         "    for _ in range(10):\n"

@@ -1,7 +1,7 @@
 """The ONLY module that knows both ROS 2 messages and fleetpilot core types.
 
 Every function is a pure conversion (no node, no I/O) so it can be round-trip tested without a graph.
-Stamps are integer nanoseconds on the sim time grid (sim/clock.py); they become builtin_interfaces/Time
+Stamps are integer nanoseconds on the sim time grid (contracts/clock.py); they become builtin_interfaces/Time
 exactly, so nodes can match messages by stamp equality.
 """
 
@@ -21,11 +21,11 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import Header, String
 
+from contracts.messages import CameraFrame, CameraModel, DriveCommand, Imu, JointEffortCommand, Odometry
 from fleetpilot_nodes import cdr
 from perception.classes import GROUND_CLASSES, OBSTACLE_CLASSES
 from perception.types import BevGrid, LightState, PerceptionOutput, TrafficLightObservation
 from planning.types import ControlCommand, RouteMap, Trajectory
-from sim.types import CameraFrame, CameraModel, DriveCommand, Imu, JointEffortCommand, Odometry
 
 ODOM_FRAME = "odom"
 BASE_FRAME = "base_link"
@@ -565,7 +565,7 @@ def joint_state_from_proprioception(pr, joint_names) -> JointState:
 def proprioception_from_joint_state(msg: JointState, joint_lower, joint_upper):
     """Inverse of joint_state_from_proprioception; joint limits come from the node's parameters (a
     JointState has none). Missing or extra entries raise ValueError naming them."""
-    from sim.types import Proprioception
+    from contracts.messages import Proprioception
 
     lower = np.asarray(joint_lower, dtype=np.float64)
     upper = np.asarray(joint_upper, dtype=np.float64)

@@ -16,11 +16,11 @@ from nav_msgs.msg import Path
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from contracts.clock import CAMERA_PERIOD_NS
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
 from fleetpilot_nodes.planning_node import dataclass_spec
 from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog
-from sim.clock import CAMERA_PERIOD_NS
 
 # humanoid_symmetric.xml's limits of the 17 actuated joints in action order (rad), as PyBullet loads
 # them; tests/humanoid check them against the body. The observation scales joint positions by them.

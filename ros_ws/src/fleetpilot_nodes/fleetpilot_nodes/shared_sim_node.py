@@ -23,11 +23,11 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import String
 
+from contracts.clock import CONTROL_PERIOD_NS
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import Param, declare, latched_qos, stream_qos
 from fleetpilot_nodes.sim_node import parameter_spec as sim_parameter_spec
 from fleetpilot_nodes.stamp_sync import StampLog
-from sim.clock import CONTROL_PERIOD_NS
 
 ROBOTS = ("car", "humanoid")
 

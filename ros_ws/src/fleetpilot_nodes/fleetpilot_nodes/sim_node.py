@@ -27,11 +27,11 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import Bool, String
 
+from contracts.clock import CAMERA_PERIOD_NS, CONTROL_PERIOD_NS
+from contracts.messages import DriveCommand, JointEffortCommand, Odometry, SensorBatch
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
 from fleetpilot_nodes.stamp_sync import StampLog
-from sim.clock import CAMERA_PERIOD_NS, CONTROL_PERIOD_NS
-from sim.types import DriveCommand, JointEffortCommand, Odometry, SensorBatch
 
 
 def parameter_spec() -> dict[str, Param]:

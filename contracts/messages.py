@@ -1,4 +1,4 @@
-"""Plain data the simulation hands out and takes in. No ROS, no PyBullet handles."""
+"""Plain data the simulator, the stack and the nodes exchange. No ROS, no PyBullet handles."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class CameraModel:
 class CameraFrame:
     stamp_ns: int
     rgb: np.ndarray  # (H, W, 3) uint8 — the only thing the stack may consume
-    tags: np.ndarray | None = None  # (H, W) uint8 sim.semantics.Tag — ground truth, labels/eval only
+    tags: np.ndarray | None = None  # (H, W) uint8 contracts.semantics.Tag — ground truth, labels/eval only
     depth_m: np.ndarray | None = None  # (H, W) float32 metric depth — ground truth, labels/eval only
 
 
