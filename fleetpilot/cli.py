@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts import scenarios
 from fleetpilot import trajectory_baseline
 from fleetpilot.atomic_file import atomic_write_text
 
@@ -48,38 +49,31 @@ def write_json(data: dict, path: Path | None) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _check_scenario(name: str) -> None:
-    from sim.hosting import all_scenario_names
-
-    if name not in all_scenario_names():
-        raise UsageError(f"unknown scenario {name!r}; valid: {', '.join(all_scenario_names())}")
+def _check_scenario(name: str) -> scenarios.Scenario:
+    try:
+        return scenarios.get(name)
+    except scenarios.UnknownScenario:
+        raise UsageError(f"unknown scenario {name!r}; valid: {', '.join(scenarios.names())}") from None
 
 
 # --- scenario -------------------------------------------------------------------------------------
 
 
 def cmd_scenario_list(args: argparse.Namespace) -> int:
-    from sim.hosting import all_scenarios
-
-    for name, description in all_scenarios():
-        print(f"{name:28s} {description}")
+    for entry in scenarios.SCENARIOS.values():
+        print(f"{entry.name:28s} {entry.description}")
     return 0
 
 
 def cmd_scenario_run(args: argparse.Namespace) -> int:
-    _check_scenario(args.name)
+    entry = _check_scenario(args.name)
     if args.no_cloud and args.cloud_fault:
         raise UsageError("--cloud-fault needs the cloud: drop --no-cloud")
-    if args.direct and args.name == "humanoid_task":
+    if args.direct and not entry.direct:
+        raise UsageError(f"{args.name}: {entry.direct_refusal}")
+    if args.record is not None and not entry.records:
         raise UsageError(
-            "humanoid_task needs the reasoner bridge node: run it through the ROS graph (no --direct)"
-        )
-
-    from sim.hosting import embodiment_of
-
-    if embodiment_of(args.name) == "shared" and args.record is not None:
-        raise UsageError(
-            "--record writes one robot's namespace; shared scenarios have two (not supported yet)"
+            f"--record writes one robot's namespace; {args.name} has several (not supported yet)"
         )
     from fleetpilot.scenario_run import run_scenario
 
@@ -179,15 +173,13 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
     if args.robot == "humanoid":
-        from sim.hosting import embodiment_of
-
         if args.background_job or args.system2_ab:
             raise UsageError("--background-job and --system2-ab are car benchmarks")
         scenario = "humanoid_goals" if args.scenario is None else args.scenario
-        _check_scenario(scenario)
-        if embodiment_of(scenario) != "humanoid":
+        entry = _check_scenario(scenario)
+        if entry.embodiment != "humanoid":
             raise UsageError(f"--robot humanoid needs a humanoid scenario, got {scenario!r}")
-        result = bench_loop(args.frames, scenario=scenario, seed=args.seed, graph="humanoid_sim")
+        result = bench_loop(args.frames, scenario=scenario, seed=args.seed, graph=entry.graph)
     elif args.background_job and args.system2_ab:
         raise UsageError("--background-job and --system2-ab are separate benchmarks: pick one")
     elif args.background_job:

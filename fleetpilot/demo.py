@@ -9,13 +9,13 @@ from pathlib import Path
 
 
 def run_demo(*, out_root: Path = Path("runs"), seed: int = 0, direct: bool = False) -> int:
+    from contracts import scenarios
     from fleetpilot.scenario_run import run_scenario
-    from sim.scenarios import SCENARIO_NAMES
 
     run_dir = out_root / f"demo-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     run_dir.mkdir(parents=True, exist_ok=False)
     summary = {}
-    for name in (n for n in SCENARIO_NAMES if n.startswith("car_")):
+    for name in scenarios.names("car"):
         folder = run_dir / name
         folder.mkdir()
         print(f"running {name} seed {seed} ...", file=sys.stderr, flush=True)

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-FLEET_SCENARIOS = ("car_park_and_lend",)
 FLEET_GRAPH = "car_sim_fleet"
 ELSEWHERE = ("elsewhere-1", "elsewhere-2")
 RECORDED_FRAMES = 256

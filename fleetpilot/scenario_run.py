@@ -33,52 +33,49 @@ def run_scenario(
             result=sim.result(),
         )
 
-    from fleetpilot.system2_run import SYSTEM2_RUNS, SYSTEM2_SCENARIOS, cloud_overrides
-    from sim.hosting import embodiment_of
+    from contracts import scenarios
+    from fleetpilot.system2_run import cloud_overrides
 
-    cloud = name in SYSTEM2_SCENARIOS and not no_cloud
-    if embodiment_of(name) == "shared" and direct:
-        from fleetpilot.direct_loop_shared import run_direct_shared
-
-        return run_direct_shared(name, seed, on_finish=draw)
-    if direct and name in SYSTEM2_SCENARIOS and embodiment_of(name) == "humanoid":
-        raise ValueError(f"{name} needs the reasoner bridge node: run it through the ROS graph (no --direct)")
-    if direct and embodiment_of(name) == "humanoid":
-        from fleetpilot.direct_loop_humanoid import run_direct_humanoid
-
-        return run_direct_humanoid(name, seed, on_finish=draw)
+    entry = scenarios.get(name)
+    cloud = entry.cloud is not None and not no_cloud
     if direct:
-        from fleetpilot.direct_loop import run_direct
-
-        return run_direct(name, seed, on_finish=draw, cloud=cloud, cloud_fault=cloud_fault)
-    from fleetpilot.fleet_scenario import FLEET_SCENARIOS, run_with_fleet
-    from fleetpilot.graph_runner import DEFAULT_GRAPH
+        if not entry.direct:
+            raise ValueError(f"{name}: {entry.direct_refusal}")
+        return _run_direct(entry.embodiment, name, seed, draw, cloud=cloud, cloud_fault=cloud_fault)
+    from fleetpilot.fleet_scenario import run_with_fleet
     from fleetpilot.graph_runner import run_scenario as run_graph
 
-    if name in FLEET_SCENARIOS:
+    if entry.fleet:
         return run_with_fleet(name, seed, record=record, on_finish=draw)
-    if embodiment_of(name) == "shared":
-        # every node already has its robot's parameter file in the table: no extra file for all of them
-        return run_graph(
-            name, seed, record=record, on_finish=draw, graph="shared_sim", embodiment_params=None
-        )
-    embodiment_params = "humanoid.yaml" if embodiment_of(name) == "humanoid" else "car.yaml"
     if not cloud:
-        # --no-cloud: the plain graph; the planner still asks, nobody answers
-        plain = "humanoid_sim" if embodiment_of(name) == "humanoid" else DEFAULT_GRAPH
+        # --no-cloud of a System 2 scenario: the plain graph; the planner still asks, nobody answers
         return run_graph(
-            name, seed, record=record, on_finish=draw, graph=plain, embodiment_params=embodiment_params
+            name, seed, record=record, on_finish=draw, graph=entry.graph, embodiment_params=entry.params_file
         )
-    graph, vehicle_id = SYSTEM2_RUNS[name]
-    with cloud_overrides(cloud_fault, vehicle_id=vehicle_id) as overrides:
+    with cloud_overrides(cloud_fault, vehicle_id=entry.cloud.vehicle_id) as overrides:
         result = run_graph(
             name,
             seed,
             record=record,
             on_finish=draw,
-            graph=graph,
+            graph=entry.cloud.graph,
             overrides=overrides,
-            embodiment_params=embodiment_params,
+            embodiment_params=entry.params_file,
         )
     result["cloud_fault"] = cloud_fault or ""
     return result
+
+
+def _run_direct(embodiment: str, name: str, seed: int, draw, *, cloud: bool, cloud_fault: str | None) -> dict:
+    """The in-process loop of the scenario's world (the car's is the one that can call the cloud)."""
+    if embodiment == "shared":
+        from fleetpilot.direct_loop_shared import run_direct_shared
+
+        return run_direct_shared(name, seed, on_finish=draw)
+    if embodiment == "humanoid":
+        from fleetpilot.direct_loop_humanoid import run_direct_humanoid
+
+        return run_direct_humanoid(name, seed, on_finish=draw)
+    from fleetpilot.direct_loop import run_direct
+
+    return run_direct(name, seed, on_finish=draw, cloud=cloud, cloud_fault=cloud_fault)

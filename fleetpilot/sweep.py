@@ -67,9 +67,9 @@ def sweep(
     no_cloud: bool = False,
     cloud_fault: str | None = None,
 ) -> dict:
-    from sim.scenarios import SCENARIO_NAMES
+    from contracts import scenarios
 
-    names = list(names or [n for n in SCENARIO_NAMES if n.startswith("car_")])
+    names = list(names or scenarios.names("car"))
     tasks = [(n, s, r) for n in names for s in seeds for r in range(max(1, repeat))]
     results: dict[tuple[str, int], list[dict]] = {}
     degraded = no_cloud or cloud_fault is not None

@@ -1,11 +1,11 @@
-"""Scenario runs with System 2: which scenarios use it, and the embedded loopback service they start.
+"""Scenario runs with System 2: the embedded loopback service they start.
 
 `fleetpilot scenario run car_stalled_vehicle --seed N` starts a real Reasoner server on 127.0.0.1 (temp
 state dir, one vehicle token), runs the `car_sim_system2` graph (car_sim plus the reasoner bridge) with
 the bridge pointed at it, and stops the server afterwards; `humanoid_task` likewise runs
-`humanoid_sim_system2` with a token for the vehicle id "humanoid" (SYSTEM2_RUNS). `--no-cloud` runs
-the plain graph (the planner still asks; nobody answers); `--cloud-fault F` injects fault F
-(cloud_reasoner.vehicle_bridge).
+`humanoid_sim_system2` with a token for the vehicle id "humanoid" (each registry entry's `cloud`,
+contracts/scenarios.py). `--no-cloud` runs the plain graph (the planner still asks; nobody answers);
+`--cloud-fault F` injects fault F (cloud_reasoner.vehicle_bridge).
 
 Lockstep determinism with a cloud in the loop: the planning node defers the frame after a query until the
 bridge's reply (advice or failure) arrives, at most `LOCKSTEP_WAIT_S` wall seconds (then it goes on
@@ -19,13 +19,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-# scenario -> (graph with the reasoner bridge, the vehicle id its token is issued to)
-SYSTEM2_RUNS = {
-    "car_stalled_vehicle": ("car_sim_system2", "car"),
-    "car_construction_zone": ("car_sim_system2", "car"),
-    "humanoid_task": ("humanoid_sim_system2", "humanoid"),
-}
-SYSTEM2_SCENARIOS = tuple(SYSTEM2_RUNS)
+# the car graph with the reasoner bridge, for the bench A/B (runs take theirs from the registry)
 SYSTEM2_GRAPH = "car_sim_system2"
 DEADLINE_S = 2.0
 LOCKSTEP_WAIT_S = DEADLINE_S + 1.0

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pybullet as p
 
-from contracts import clock
+from contracts import clock, scenarios
 from contracts.messages import CameraFrame, JointEffortCommand, Odometry, SensorBatch
 from contracts.semantics import Tag
 from sim.appearance import Palette, default_palette, random_palette
@@ -36,12 +36,6 @@ from sim.humanoid_world import YardSpec, YardWorld, build_yard_spec
 from sim.seeding import STREAM_APPEARANCE, STREAM_ODOM_NOISE, rng_for
 from sim.trajectory_digest import TrajectoryDigest
 
-# name -> (boxes thrown?, description)
-HUMANOID_SCENARIOS: dict[str, tuple[bool, str]] = {
-    "humanoid_goals": (False, "humanoid walks a chain of 3-5 goals through an obstacle yard"),
-    "humanoid_push": (True, "humanoid_goals with boxes thrown at the robot now and then"),
-    "humanoid_task": (False, "told in text to walk to one of several coloured boxes (System 2 reads it)"),
-}
 STREAM_PUSH = 4  # sim.seeding stream of the box thrower (layout, appearance, noise are 1-3)
 YARD_LANE_WIDTH = 3.0  # m, the width of the "lane" the route map describes along a leg
 YARD_SPEED_LIMIT = 2.5  # m/s
@@ -62,8 +56,9 @@ class HumanoidSimulation:
         render_frames: bool = True,
         spec: YardSpec | None = None,
     ):
-        if scenario not in HUMANOID_SCENARIOS:
-            valid = ", ".join(HUMANOID_SCENARIOS)
+        entry = scenarios.get(scenario)
+        if entry.embodiment != "humanoid":
+            valid = ", ".join(scenarios.names("humanoid"))
             raise ValueError(f"unknown humanoid scenario {scenario!r}; valid: {valid}")
         if odom_noise < 0 or not math.isfinite(odom_noise):
             raise ValueError(f"odom_noise must be a finite std >= 0, got {odom_noise}")
@@ -71,9 +66,9 @@ class HumanoidSimulation:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
         self.scenario = scenario
         self.seed = int(seed)
-        # humanoid_task (sim/humanoid_task.py): the yard holds the coloured boxes, the one goal is the
+        # a text task (sim/humanoid_task.py): the yard holds the coloured boxes, the one goal is the
         # named box, and the stack gets the sentence and a hold route instead of the goal's leg
-        self.task: TaskSpec | None = build_task_spec(self.seed) if scenario == "humanoid_task" else None
+        self.task: TaskSpec | None = build_task_spec(self.seed) if entry.text_task else None
         if spec is None:
             spec = self.task.yard if self.task is not None else build_yard_spec(self.seed)
         self.spec: YardSpec = spec
@@ -100,7 +95,7 @@ class HumanoidSimulation:
         )
         self.world.body_tags[self.body.body_id] = Tag.EGO  # its own camera sees its hands as EGO
         self.world._lut = None
-        self.thrower = BoxThrower(c, rng_for(seed, STREAM_PUSH)) if HUMANOID_SCENARIOS[scenario][0] else None
+        self.thrower = BoxThrower(c, rng_for(seed, STREAM_PUSH)) if entry.boxes_thrown else None
         self.agent = HumanoidAgent(
             c,
             self.body,
@@ -335,4 +330,4 @@ class HumanoidSimulation:
         )
 
 
-__all__ = ["HUMANOID_SCENARIOS", "HumanoidSimulation"]
+__all__ = ["HumanoidSimulation"]

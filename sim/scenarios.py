@@ -373,48 +373,22 @@ def _construction_zone(rng: np.random.Generator) -> ScenarioSpec:
     )
 
 
-_BUILDERS: dict[str, tuple[Callable[[np.random.Generator], ScenarioSpec], str]] = {
-    "car_lane_follow": (_lane_follow, "Curvy road, no actors: keep the lane and reach the goal."),
-    "car_static_obstacle": (
-        _static_obstacle,
-        "Object blocking the ego lane: change lane if a free same-direction lane exists, else stop safely.",
-    ),
-    "car_red_light": (
-        _red_light,
-        "4-way junction whose light is red on approach, then green: stop, then go.",
-    ),
-    "car_pedestrian_crossing": (
-        _pedestrian_crossing,
-        "Pedestrians cross at a crosswalk ahead: yield, then reach the goal.",
-    ),
-    "car_lead_vehicle": (
-        _lead_vehicle,
-        "Lead vehicle slows, brakes hard to a stop, waits, drives on: keep a safe gap.",
-    ),
-    "car_stalled_vehicle": (
-        _stalled_vehicle,
-        "A stalled car in the ego lane of a two-way road with oncoming traffic: wait for a gap, pass it via "
-        "the oncoming lane with System 2's advice, reach the goal (alone: a safe stop).",
-    ),
-    "car_construction_zone": (
-        _construction_zone,
-        "Cones and a barrier close the ego lane; the detour through the oncoming lane is marked by cones: "
-        "follow it with System 2's advice, reach the goal (alone: a safe stop).",
-    ),
-    "car_park_and_lend": (
-        _park_and_lend,
-        "Park at a spot on the route (idle compute for the fleet), then drive on when requested.",
-    ),
+# the car worlds by name (their descriptions and run facts: contracts/scenarios.py)
+_BUILDERS: dict[str, Callable[[np.random.Generator], ScenarioSpec]] = {
+    "car_lane_follow": _lane_follow,
+    "car_static_obstacle": _static_obstacle,
+    "car_red_light": _red_light,
+    "car_pedestrian_crossing": _pedestrian_crossing,
+    "car_lead_vehicle": _lead_vehicle,
+    "car_stalled_vehicle": _stalled_vehicle,
+    "car_construction_zone": _construction_zone,
+    "car_park_and_lend": _park_and_lend,
 }
 
 SCENARIO_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def list_scenarios() -> list[tuple[str, str]]:
-    return [(name, desc) for name, (_, desc) in _BUILDERS.items()]
-
-
 def build_scenario(name: str, rng: np.random.Generator) -> ScenarioSpec:
     if name not in _BUILDERS:
         raise ValueError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIO_NAMES)}")
-    return _BUILDERS[name][0](rng)
+    return _BUILDERS[name](rng)

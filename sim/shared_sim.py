@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pybullet as p
 
-from contracts import clock
+from contracts import clock, scenarios
 from contracts.messages import CameraFrame, DriveCommand, JointEffortCommand, SensorBatch
 from contracts.semantics import Tag
 from sim.camera import render
@@ -34,9 +34,6 @@ from sim.humanoid_agent import HumanoidAgent
 from sim.metrics import Actor
 from sim.seeding import STREAM_LAYOUT, rng_for
 
-SHARED_SCENARIOS: dict[str, str] = {
-    "shared_crossing": "car and humanoid in one world: the humanoid crosses the road in front of the car",
-}
 CAR_CRUISE = 10.0  # m/s, the crossing road's speed limit
 CAR_ACCEL = 3.0
 
@@ -90,8 +87,9 @@ class SharedSimulation(Simulation):
         render_ground_truth: bool = False,
         render_frames: bool = True,
     ):
-        if scenario not in SHARED_SCENARIOS:
-            raise ValueError(f"unknown shared scenario {scenario!r}; valid: {', '.join(SHARED_SCENARIOS)}")
+        if scenarios.get(scenario).embodiment != "shared":
+            valid = ", ".join(scenarios.names("shared"))
+            raise ValueError(f"unknown shared scenario {scenario!r}; valid: {valid}")
         spec, start, goals = _crossing_layout(rng_for(seed, STREAM_LAYOUT))
         self.humanoid: HumanoidAgent | None = None  # the parent's __init__ already records metrics
         super().__init__(
@@ -266,4 +264,4 @@ class SharedSimulation(Simulation):
             self._shared_done = "time_limit"
 
 
-__all__ = ["SHARED_SCENARIOS", "SharedBatch", "SharedSimulation"]
+__all__ = ["SharedBatch", "SharedSimulation"]

@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from contracts import scenarios
 from contracts.messages import DriveCommand
 from contracts.semantics import Tag
 from sim.engine import Simulation
-from sim.scenarios import SCENARIO_NAMES, list_scenarios
+from sim.scenarios import SCENARIO_NAMES
 
 
 def _drive(sim: Simulation, n: int, speed: float = 6.0, yaw_rate: float = 0.0):
@@ -20,8 +21,8 @@ def _drive(sim: Simulation, n: int, speed: float = 6.0, yaw_rate: float = 0.0):
     return batch
 
 
-def test_list_scenarios_matches_names():
-    assert [n for n, _ in list_scenarios()] == list(SCENARIO_NAMES)
+def test_every_car_world_has_one_registry_entry_and_back():
+    assert scenarios.names("car") == SCENARIO_NAMES
     assert set(SCENARIO_NAMES) == {
         "car_lane_follow",
         "car_static_obstacle",

@@ -40,12 +40,13 @@ class SharedSimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim", **kwargs)
         self.p = declare(self, parameter_spec())
+        from contracts import scenarios
         from sim.humanoid import JOINT_NAMES
-        from sim.shared_sim import SHARED_SCENARIOS, SharedSimulation
+        from sim.shared_sim import SharedSimulation
 
-        if self.p["scenario"] not in SHARED_SCENARIOS:
+        if scenarios.get(self.p["scenario"]).embodiment != "shared":
             raise ValueError(
-                f"the shared sim needs a two-robot scenario ({', '.join(SHARED_SCENARIOS)}), "
+                f"the shared sim needs a two-robot scenario ({', '.join(scenarios.names('shared'))}), "
                 f"got {self.p['scenario']!r}"
             )
         self.sim = SharedSimulation(

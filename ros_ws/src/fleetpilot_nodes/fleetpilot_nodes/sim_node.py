@@ -37,7 +37,7 @@ from fleetpilot_nodes.stamp_sync import StampLog
 def parameter_spec() -> dict[str, Param]:
     return {
         **COMMON_PARAMS,
-        "scenario": Param("car_lane_follow", "scenario name (sim.hosting.all_scenario_names)"),
+        "scenario": Param("car_lane_follow", "scenario name (contracts/scenarios.py)"),
         "seed": Param(0, "scenario seed; same seed, same run"),
         "lockstep": Param(False, "advance only when the cmd_vel answering the last camera frame arrives"),
         "camera_width": Param(160, "camera image width, px"),
