@@ -24,7 +24,7 @@ def test_scenario_list_names_the_humanoid_scenarios():
         ),
         (("bench", "loop", "--robot", "robot_dog"), "invalid choice"),
         (("scenario", "run", "humanoid_dance", "--seed", "0"), "unknown scenario"),
-        (("scenario", "run", "shared_crossing", "--seed", "0", "--record", "x.mcap"), "two"),
+        (("scenario", "run", "shared_crossing", "--seed", "0", "--record", "x.mcap"), "has several"),
         (("scenario", "run", "humanoid_task", "--seed", "0", "--direct"), "reasoner bridge"),
     ],
 )
