@@ -1,8 +1,14 @@
-"""Import pybullet without its build-time banner on standard output.
+"""Import pybullet without its build-time banner.
 
-pybullet prints "pybullet build time: ..." from C at import. On stdout it corrupts machine-readable
-output (`fleetpilot scenario run NAME --seed N | jq`), so the import runs with file descriptor 1 pointed
-at stderr, and C's stdio buffer is flushed before it is pointed back.
+pybullet prints "pybullet build time: ..." from C at import (to stderr in the wheel we pin, to stdout
+in some builds). On stdout it corrupts machine-readable output (`fleetpilot scenario run NAME --json
+-`); on stderr it is noise in every command's output. So the import runs with file descriptors 1 and
+2 pointed at /dev/null, and C's stdio buffers are flushed before they are pointed back. An import
+error is raised after the descriptors are restored, so it is never swallowed.
+
+Every module of sim/ imports pybullet from here (`from sim._quiet_import import pybullet as p`), so
+the package itself stays free to import: `sim.heap` and the registry-facing helpers load no physics
+engine, and commands that need no simulator never pay for one.
 """
 
 from __future__ import annotations
@@ -11,17 +17,29 @@ import ctypes
 import os
 import sys
 
+_BANNER_FDS = (1, 2)
 
-def import_pybullet_quietly() -> None:
+
+def _import_pybullet_quietly():
     if "pybullet" in sys.modules:
-        return
+        return sys.modules["pybullet"]
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in _BANNER_FDS}
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
-        import pybullet  # noqa: F401
-
-        ctypes.CDLL(None).fflush(None)
+        for fd in _BANNER_FDS:
+            os.dup2(devnull, fd)
+        try:
+            import pybullet
+        finally:
+            ctypes.CDLL(None).fflush(None)
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+    return pybullet
+
+
+pybullet = _import_pybullet_quietly()

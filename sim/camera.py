@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pybullet as p
 
 from contracts.messages import CameraFrame, CameraModel
+from sim._quiet_import import pybullet as p
 from sim.appearance import Palette
 
 CAMERA_X, CAMERA_Y, CAMERA_Z = 1.6, 0.0, 1.4

@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pybullet as p
 from tqdm import tqdm
 
 from perception.classes import labels_from_tags
 from perception.dataset import CAMERA_HEIGHT, CAMERA_WIDTH, shard_path
+from sim._quiet_import import pybullet as p
 from sim.camera import CAMERA_HFOV
 
 # 4: 60 deg camera, 0.5 m wide pedestrians; 5: sampling profiles (car frames unchanged);

@@ -12,10 +12,10 @@ import math
 import time
 
 import numpy as np
-import pybullet as p
 
 from contracts import clock
 from contracts.messages import CameraFrame, DriveCommand, Imu, Odometry, SensorBatch
+from sim._quiet_import import pybullet as p
 from sim.actors import LeadVehicle, Walker
 from sim.appearance import Palette, default_palette, random_palette
 from sim.camera import camera_pose_world, make_camera_model, render

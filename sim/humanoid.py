@@ -27,11 +27,11 @@ import math
 import os
 
 import numpy as np
-import pybullet as p
 import pybullet_data
 
 from contracts import clock
 from contracts.messages import CameraModel, Imu, Odometry, Proprioception
+from sim._quiet_import import pybullet as p
 from sim.camera import make_camera_model
 
 MJCF_FILE = "humanoid_symmetric.xml"

@@ -16,8 +16,8 @@ import itertools
 import math
 
 import numpy as np
-import pybullet as p
 
+from sim._quiet_import import pybullet as p
 from sim.humanoid import FALL_HEIGHT, HumanoidBody
 
 RECOVERED_HEIGHT = 0.9  # m: a fall ends when the torso is back above this

@@ -10,8 +10,9 @@ import math
 import os
 
 import numpy as np
-import pybullet as p
 import pybullet_data
+
+from sim._quiet_import import pybullet as p
 
 CUBE_URDF = "cube_small.urdf"
 CUBE_MASS = 1.2  # kg, as the original (matches Roboschool)

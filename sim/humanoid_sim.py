@@ -20,11 +20,11 @@ import math
 import time
 
 import numpy as np
-import pybullet as p
 
 from contracts import clock, scenarios
 from contracts.messages import CameraFrame, JointEffortCommand, Odometry, SensorBatch
 from contracts.semantics import Tag
+from sim._quiet_import import pybullet as p
 from sim.appearance import Palette, default_palette, random_palette
 from sim.camera import render
 from sim.geometry import wrap_angle

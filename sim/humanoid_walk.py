@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pybullet as p
 
 from contracts import clock
+from sim._quiet_import import pybullet as p
 from sim.humanoid import FALL_HEIGHT, HumanoidBody
 
 GRAVITY = 9.81

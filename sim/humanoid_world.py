@@ -19,10 +19,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pybullet as p
 
 from contracts import clock
 from contracts.semantics import Tag
+from sim._quiet_import import pybullet as p
 from sim.appearance import Palette, default_palette
 from sim.humanoid import FALL_HEIGHT, HumanoidBody
 from sim.seeding import STREAM_APPEARANCE, STREAM_LAYOUT, rng_for

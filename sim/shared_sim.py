@@ -22,11 +22,11 @@ import math
 import time
 
 import numpy as np
-import pybullet as p
 
 from contracts import clock, scenarios
 from contracts.messages import CameraFrame, DriveCommand, JointEffortCommand, SensorBatch
 from contracts.semantics import Tag
+from sim._quiet_import import pybullet as p
 from sim.camera import render
 from sim.engine import Simulation
 from sim.humanoid import HumanoidBody, configure_floor, configure_physics, make_head_camera_model

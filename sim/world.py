@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pybullet as p
 
 from contracts.semantics import Tag
+from sim._quiet_import import pybullet as p
 from sim.appearance import LAMP_LIT, LAMP_OFF, Palette
 from sim.layout import (
     LeadVehicleSpec,
