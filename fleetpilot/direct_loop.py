@@ -48,12 +48,12 @@ def perceiver_from_params(camera_model, perc_p: dict[str, Any]):
 
 def planner_from_params(route_map: dict, plan_p: dict[str, Any]):
     """The Planner the planning node would build from its parameters and the sim's route message."""
-    from planning.params import PlannerParams, embodiment_from_dict
+    from planning.params import PlannerParams, embodiment_for
     from planning.planner import Planner
     from planning.types import RouteMap
 
     return Planner(
-        embodiment_from_dict(plan_p["embodiment"]),
+        embodiment_for(plan_p),
         RouteMap.from_dict(route_map),
         PlannerParams.from_dict(plan_p.get("planner", {})),
     )
@@ -71,7 +71,7 @@ def run_direct(
 ) -> dict:
     from contracts.messages import DriveCommand
     from planning.controller import Controller, ControllerParams
-    from planning.params import PlannerParams, embodiment_from_dict
+    from planning.params import PlannerParams, embodiment_for
     from planning.planner import Planner
     from planning.types import EgoState, RouteMap
     from sim.engine import Simulation
@@ -94,12 +94,12 @@ def run_direct(
         perceiver = perceiver_from_params(sim.camera_model, perc_p)
         route = RouteMap.from_dict(sim.route_map())
         planner = Planner(
-            embodiment_from_dict(plan_p["embodiment"]),
+            embodiment_for(plan_p),
             route,
             PlannerParams.from_dict(plan_p.get("planner", {})),
         )
         controller = Controller(
-            embodiment_from_dict(ctrl_p["embodiment"]),
+            embodiment_for(ctrl_p),
             ControllerParams.from_dict(ctrl_p.get("controller", {})),
         )
         bridge = _direct_bridge(route, cloud_fault) if cloud else None

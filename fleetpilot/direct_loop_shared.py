@@ -43,7 +43,7 @@ def run_direct_shared(
 ) -> dict:
     from contracts.messages import DriveCommand, JointEffortCommand
     from planning.controller import Controller, ControllerParams
-    from planning.params import embodiment_from_dict
+    from planning.params import embodiment_for
     from planning.types import EgoState
     from sim.shared_sim import SharedSimulation
 
@@ -61,7 +61,7 @@ def run_direct_shared(
         car_perceiver = perceiver_from_params(sim.camera_model, perc_p)
         car_planner = planner_from_params(sim.route_map(), plan_p)
         controller = Controller(
-            embodiment_from_dict(ctrl_p["embodiment"]),
+            embodiment_for(ctrl_p),
             ControllerParams.from_dict(ctrl_p.get("controller", {})),
         )
         h_perceiver, h_planner, locomotion = build_humanoid_stack(_RouteOf(sim), humanoid_params)

@@ -5,7 +5,6 @@ Unknown keys raise: a typo in a parameter file must never silently fall back to 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -181,34 +180,21 @@ def embodiment_from_dict(d: dict) -> Embodiment:
     return e
 
 
-# Reference parameter sets (the bringup YAML files carry the same numbers).
-CAR = {
-    "name": "car",
-    "length": 4.5,
-    "width": 1.8,
-    "rear_to_center": 1.35,
-    "wheelbase": 2.7,
-    "max_speed": 15.0,
-    "max_accel": 3.0,
-    "max_decel": 8.0,
-    "comfort_decel": 3.0,
-    "max_yaw_rate": 1.0,
-    "max_curvature": math.tan(0.6) / 2.7,
-    "safety_margin": 0.3,
-    "can_change_lane": True,
-}
-HUMANOID = {
-    "name": "humanoid",
-    "length": 0.5,
-    "width": 0.5,
-    "rear_to_center": 0.0,
-    "wheelbase": 0.1,
-    "max_speed": 2.5,
-    "max_accel": 1.0,
-    "max_decel": 2.0,
-    "comfort_decel": 1.0,
-    "max_yaw_rate": 1.5,
-    "max_curvature": 5.0,
-    "safety_margin": 0.3,
-    "can_change_lane": True,
-}
+def embodiment_for(node_params: dict[str, Any]) -> Embodiment:
+    """The Embodiment a planning or control node builds: the file its `body` parameter names
+    (contracts/embodiments/, default the car), with any `embodiment.<field>` overrides on top."""
+    from contracts.embodiment import load
+
+    base = load(node_params.get("body", "car")).planning_fields()
+    return embodiment_from_dict({**base, **node_params.get("embodiment", {})})
+
+
+def _fields_of(body: str) -> dict[str, Any]:
+    from contracts.embodiment import load
+
+    return load(body).planning_fields()
+
+
+# The bodies' planning fields, from their embodiment files (for tests and benchmarks).
+CAR = _fields_of("car")
+HUMANOID = _fields_of("humanoid")

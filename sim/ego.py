@@ -14,14 +14,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from contracts.embodiment import load as load_embodiment
 from sim.geometry import wrap_angle
 
-WHEELBASE = 2.7
-MAX_STEER = 0.6
+# The body's own numbers come from its embodiment file; the actuator dynamics below are the simulator's.
+_CAR = load_embodiment("car")
+WHEELBASE = _CAR.wheelbase
+MAX_STEER = _CAR.max_steer
 MAX_STEER_RATE = 0.7
-MAX_ACCEL = 3.0
-MAX_DECEL = 8.0
-MAX_SPEED = 15.5
+MAX_ACCEL = _CAR.max_accel
+MAX_DECEL = _CAR.max_decel
+MAX_SPEED = _CAR.max_speed + 0.5  # the planner's limit plus a margin for the speed controller
 SPEED_GAIN_TIME = 0.5
 ACCEL_LAG = 0.15
 STOP_REQUEST_SPEED = 0.05

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contracts.embodiment import load as load_embodiment
 from contracts.semantics import Tag
 from sim._quiet_import import pybullet as p
 from sim.appearance import LAMP_LIT, LAMP_OFF, Palette
@@ -37,10 +38,11 @@ MARKING_PIECE = 4.0
 DASH_LEN, DASH_GAP = 3.0, 6.0
 LINE_WIDTH = 0.18
 
-# Car body: base_link at the rear-axle centre on the ground.
-CAR_LENGTH, CAR_WIDTH, CAR_HEIGHT = 4.5, 1.8, 1.5
-CAR_REAR_OVERHANG = 0.9
-CAR_WHEELBASE = 2.7
+# Car body: base_link at the rear-axle centre on the ground; its numbers are the car's embodiment file.
+_CAR = load_embodiment("car")
+CAR_LENGTH, CAR_WIDTH, CAR_HEIGHT = _CAR.length, _CAR.width, _CAR.height
+CAR_REAR_OVERHANG = _CAR.rear_overhang
+CAR_WHEELBASE = _CAR.wheelbase
 CAR_CHASSIS_Z = (0.25, 0.8)
 CAR_CABIN_X = (-0.7, 1.45)  # from base_link; the camera sits just in front of the cabin
 # bonnet edge chosen so the 60 deg camera sees it in the bottom ~15% of the image (2.4 m with the old 90 deg)

@@ -27,7 +27,8 @@ def test_planner_params_reject_bad_values():
 def test_embodiment_from_dict_strict():
     car = embodiment_from_dict(CAR)
     assert car.length == 4.5 and math.isclose(car.max_curvature, math.tan(0.6) / 2.7)
-    assert embodiment_from_dict(HUMANOID).max_speed == 2.5
+    # 3.5 m/s: what the humanoid's ROS runs always used (the old copy in params.py said 2.5)
+    assert embodiment_from_dict(HUMANOID).max_speed == 3.5
     with pytest.raises(ValueError, match="wheel_base"):
         embodiment_from_dict({**CAR, "wheel_base": 2.7})
     with pytest.raises(TypeError):

@@ -82,23 +82,24 @@ def test_typo_in_parameter_file_is_caught(tmp_path):
     assert unknown_keys(bad, "planning", "fleetpilot_nodes.planning_node") == {"embodiment.lenght"}
 
 
-def test_embodiment_is_the_same_for_planning_and_control():
+def test_planning_and_control_name_the_same_body_and_state_none_of_its_numbers():
     path = get_graph("car_sim").node("planning").parameters[0]
-    plan = {k: v for k, v in node_parameters_in_yaml(path, "planning").items() if k.startswith("embodiment.")}
-    ctrl = {k: v for k, v in node_parameters_in_yaml(path, "control").items() if k.startswith("embodiment.")}
-    assert plan and plan == ctrl
+    plan, ctrl = node_parameters_in_yaml(path, "planning"), node_parameters_in_yaml(path, "control")
+    assert plan["body"] == ctrl["body"] == "car"
+    # the numbers live in contracts/embodiments/car.yaml only
+    assert not [k for k in (*plan, *ctrl) if k.startswith("embodiment.")]
 
 
 def test_yaml_values_build_valid_core_params():
     from fleetpilot_nodes.node_params import unflatten
 
     from planning.controller import ControllerParams
-    from planning.params import PlannerParams, embodiment_from_dict
+    from planning.params import PlannerParams, embodiment_for
 
     path = get_graph("car_sim").node("planning").parameters[0]
     plan = node_parameters_in_yaml(path, "planning")
     # from_dict raises on unknown keys or invalid values; the checks below pin what the file must say.
-    embodiment = embodiment_from_dict(unflatten(plan, "embodiment"))
+    embodiment = embodiment_for({"body": plan["body"], "embodiment": unflatten(plan, "embodiment")})
     assert embodiment.name == "car" and embodiment.length == 4.5 and embodiment.width == 1.8
     assert isinstance(PlannerParams.from_dict(unflatten(plan, "planner")), PlannerParams)
     controller = unflatten(node_parameters_in_yaml(path, "control"), "controller")

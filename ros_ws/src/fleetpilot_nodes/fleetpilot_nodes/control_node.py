@@ -14,8 +14,14 @@ from nav_msgs.msg import Path
 from rclpy.node import Node
 
 from fleetpilot_nodes import conversions as conv
-from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, stream_qos, unflatten
-from fleetpilot_nodes.planning_node import dataclass_spec, embodiment_spec, load_embodiment
+from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, stream_qos, unflatten
+from fleetpilot_nodes.planning_node import (
+    BODY_PARAM,
+    dataclass_spec,
+    declare_with_body,
+    embodiment_spec,
+    load_embodiment,
+)
 from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog, StampSync
 from planning.types import EgoState, Trajectory
 
@@ -26,8 +32,13 @@ def _controller_params_class():
     return ControllerParams
 
 
-def parameter_spec() -> dict[str, Param]:
-    return {**COMMON_PARAMS, **embodiment_spec(), **dataclass_spec("controller", _controller_params_class())}
+def parameter_spec(body: str = "car") -> dict[str, Param]:
+    return {
+        **COMMON_PARAMS,
+        "body": BODY_PARAM,
+        **embodiment_spec(body),
+        **dataclass_spec("controller", _controller_params_class()),
+    }
 
 
 class ControlNode(Node):
@@ -35,7 +46,7 @@ class ControlNode(Node):
         super().__init__("control", **kwargs)
         from planning.controller import Controller
 
-        self.p = declare(self, parameter_spec())
+        self.p = declare_with_body(self, parameter_spec)
         params = _controller_params_class().from_dict(unflatten(self.p, "controller"))
         self.controller = Controller(load_embodiment(self.p), params)
         self.stage_ms: StampLog = StampLog()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid, Path
@@ -22,12 +24,26 @@ from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_
 from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog, StampSync
 from planning.types import EgoState, Embodiment, Trajectory
 
+BODY_PARAM = Param("car", "the body: a file of contracts/embodiments/ by name, or a path to one")
 
-def embodiment_spec() -> dict[str, Param]:
-    """embodiment.<field> parameters; car and humanoid differ only in their values (defaults: the car)."""
-    from planning.params import CAR
 
-    return {f"embodiment.{k}": Param(v, f"Embodiment.{k}") for k, v in CAR.items()}
+def embodiment_spec(body: str = "car") -> dict[str, Param]:
+    """embodiment.<field> parameters, defaults from the body's embodiment file (the one source of its
+    numbers): a parameter file names the body; an override of one field stays possible at launch."""
+    from contracts.embodiment import load
+
+    return {
+        f"embodiment.{k}": Param(v, f"Embodiment.{k} (default: {body}'s embodiment file)")
+        for k, v in load(body).planning_fields().items()
+    }
+
+
+def declare_with_body(node: Node, spec_for: Callable[[str], dict[str, Param]]) -> dict[str, Any]:
+    """Declare `body` first, then the rest of the node's parameters, whose embodiment.* defaults come
+    from that body's file. An unknown body or a bad file raises ValueError naming it."""
+    first = declare(node, {"body": BODY_PARAM})
+    rest = {k: v for k, v in spec_for(str(first["body"])).items() if k != "body"}
+    return first | declare(node, rest)
 
 
 def dataclass_spec(prefix: str, cls) -> dict[str, Param]:
@@ -42,7 +58,7 @@ def dataclass_spec(prefix: str, cls) -> dict[str, Param]:
     return spec
 
 
-def parameter_spec() -> dict[str, Param]:
+def parameter_spec(body: str = "car") -> dict[str, Param]:
     from planning.params import PlannerParams
 
     return {
@@ -61,7 +77,8 @@ def parameter_spec() -> dict[str, Param]:
         "objects": Param(
             False, "match perception/objects by stamp too (queries for a task in words list them)"
         ),
-        **embodiment_spec(),
+        "body": BODY_PARAM,
+        **embodiment_spec(body),
         **dataclass_spec("planner", PlannerParams),
     }
 
@@ -77,7 +94,7 @@ class PlanningNode(Node):
         super().__init__("planning", **kwargs)
         from planning.params import PlannerParams
 
-        self.p = declare(self, parameter_spec())
+        self.p = declare_with_body(self, parameter_spec)
         self.embodiment = load_embodiment(self.p)
         self.params = PlannerParams.from_dict(unflatten(self.p, "planner"))
         if not (self.p["path_max_gap"] >= 0 and self.p["path_speed_tolerance"] > 0):
