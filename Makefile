@@ -29,7 +29,7 @@ protos: $(STAMP)
 test: protos
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m sim.heap $(BIN)/python -m pytest -q tests  # the fixed heap: sim/heap.py
+	$(BIN)/python -m sim.heap $(BIN)/python -m pytest -q --durations=15 tests  # the fixed heap: sim/heap.py; the slowest tests listed (the 10 min CI budget)
 
 bench: $(STAMP)
 	$(BIN)/fleetpilot bench loop --json runs/bench_loop.json
