@@ -11,8 +11,9 @@ counters of answers dropped as stale or unsafe are summed per scenario.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing.connection import wait
 
 # Figures that depend on the machine, not on the scenario outcome.
 # fleet: how many jobs fit the parked time; system2_frames_waited: whether a frame had to wait for the
@@ -27,6 +28,57 @@ def _run_one(name: str, seed: int, direct: bool, no_cloud: bool, cloud_fault: st
     from fleetpilot.scenario_run import run_scenario
 
     return run_scenario(name, seed, direct=direct, no_cloud=no_cloud, cloud_fault=cloud_fault)
+
+
+def _child(conn, name: str, seed: int, run_args: tuple) -> None:
+    try:
+        result = _run_one(name, seed, *run_args)
+    except BaseException as exc:  # a crash is a failed run, reported, never hidden
+        result = {"scenario": name, "seed": seed, "success": False, "error": repr(exc)}
+    conn.send(result)
+    conn.close()
+
+
+def run_each_in_a_process(tasks: list[tuple[str, int, int]], jobs: int, run_args: tuple):
+    """Yield ((name, seed), result) for every task, each run in a process of its own, `jobs` at a time.
+
+    A pool would do, but one worker that dies (a segfault in the physics engine, the OOM killer) breaks a
+    ProcessPoolExecutor and fails every run still queued in it. Here a dead process fails only its own
+    run, with its exit code, and the sweep goes on.
+    """
+    ctx = mp.get_context()
+    queue, running = list(tasks), {}  # sentinel -> (key, process, connection)
+    while queue or running:
+        while queue and len(running) < max(1, jobs):
+            name, seed, _ = queue.pop(0)
+            parent, child = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(child, name, seed, run_args), daemon=True)
+            proc.start()
+            child.close()
+            running[proc.sentinel] = ((name, seed), proc, parent)
+        ready = wait([*running, *(conn for _, _, conn in running.values())])
+        for sentinel in [s for s in list(running) if s in ready or running[s][2] in ready]:
+            key, proc, conn = running[sentinel]
+            # read the result as soon as it is there: a large one fills the pipe and the child would
+            # block in send, never ending
+            try:
+                result = conn.recv() if conn.poll() else None
+            except EOFError:  # the child ended without sending: it died
+                result = None
+                proc.join()
+            if result is None and proc.is_alive():
+                continue
+            del running[sentinel]
+            conn.close()
+            proc.join()
+            if result is None:
+                result = {
+                    "scenario": key[0],
+                    "seed": key[1],
+                    "success": False,
+                    "error": f"the run's process died (exit code {proc.exitcode})",
+                }
+            yield key, result
 
 
 def _passed(result: dict, degraded: bool) -> bool:
@@ -74,21 +126,15 @@ def sweep(
     results: dict[tuple[str, int], list[dict]] = {}
     degraded = no_cloud or cloud_fault is not None
     # One process per run: every run gets a fresh rclpy context, DDS domain and PyBullet client.
-    with ProcessPoolExecutor(max_workers=max(1, jobs), max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_run_one, n, s, direct, no_cloud, cloud_fault): (n, s) for n, s, _ in tasks}
-        for done, future in enumerate(as_completed(futures), 1):
-            key = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # a crash is a failed run, reported, never hidden
-                result = {"scenario": key[0], "seed": key[1], "success": False, "error": repr(exc)}
-            results.setdefault(key, []).append(result)
-            print(
-                f"[{done}/{len(tasks)}] {key[0]} seed {key[1]}: "
-                f"{'ok' if _passed(result, degraded) else 'FAIL'} collisions={result.get('collisions')} "
-                f"red={result.get('red_light_violations')}",
-                file=sys.stderr,
-            )
+    run_args = (direct, no_cloud, cloud_fault)
+    for done, (key, result) in enumerate(run_each_in_a_process(tasks, jobs, run_args), 1):
+        results.setdefault(key, []).append(result)
+        print(
+            f"[{done}/{len(tasks)}] {key[0]} seed {key[1]}: "
+            f"{'ok' if _passed(result, degraded) else 'FAIL'} collisions={result.get('collisions')} "
+            f"red={result.get('red_light_violations')}",
+            file=sys.stderr,
+        )
 
     per_scenario: dict[str, dict] = {}
     for name in names:

@@ -31,3 +31,23 @@ def test_a_nondeterministic_seed_says_where_its_repeats_differ():
         "falls": [1, 2],
     }
     assert differing([a, dict(a, wall_time_s=9.0)]) == {}
+
+
+def _dies_on_seed_1(name, seed, direct, no_cloud, cloud_fault):
+    """Test double for one scenario run: seed 1's process dies hard (as a segfault would)."""
+    import os
+
+    if seed == 1:
+        os._exit(139)
+    return {"scenario": name, "seed": seed, "success": True, "collisions": 0, "red_light_violations": 0}
+
+
+def test_a_run_whose_process_dies_fails_alone_and_the_sweep_goes_on(monkeypatch):
+    from fleetpilot import sweep as sweep_module
+
+    # runs are forked, so they see the patched runner
+    monkeypatch.setattr(sweep_module, "_run_one", _dies_on_seed_1)
+    out = sweep_module.sweep(["car_lane_follow"], range(0, 5), jobs=2)
+    summary = out["scenarios"]["car_lane_follow"]
+    assert summary["failed_seeds"] == [1] and summary["successes"] == 4
+    assert "died (exit code 139)" in out["results"]["car_lane_follow:1"]["error"]
