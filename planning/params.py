@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from contracts.embodiment import load as load_embodiment
 from planning.types import Embodiment
 
 T = TypeVar("T")
@@ -183,18 +184,10 @@ def embodiment_from_dict(d: dict) -> Embodiment:
 def embodiment_for(node_params: dict[str, Any]) -> Embodiment:
     """The Embodiment a planning or control node builds: the file its `body` parameter names
     (contracts/embodiments/, default the car), with any `embodiment.<field>` overrides on top."""
-    from contracts.embodiment import load
-
-    base = load(node_params.get("body", "car")).planning_fields()
+    base = load_embodiment(node_params.get("body", "car")).planning_fields()
     return embodiment_from_dict({**base, **node_params.get("embodiment", {})})
 
 
-def _fields_of(body: str) -> dict[str, Any]:
-    from contracts.embodiment import load
-
-    return load(body).planning_fields()
-
-
 # The bodies' planning fields, from their embodiment files (for tests and benchmarks).
-CAR = _fields_of("car")
-HUMANOID = _fields_of("humanoid")
+CAR = load_embodiment("car").planning_fields()
+HUMANOID = load_embodiment("humanoid").planning_fields()
