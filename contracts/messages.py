@@ -36,6 +36,28 @@ class CameraFrame:
     depth_m: np.ndarray | None = None  # (H, W) float32 metric depth — ground truth, labels/eval only
 
 
+class FrameRejected(ValueError):
+    """A camera frame the stack will not use. `reason` is one of FRAME_REJECT_REASONS: diagnostics count
+    drops per reason (a counter name must not depend on the bad input); the message says what was wrong."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in FRAME_REJECT_REASONS:
+            raise ValueError(f"unknown frame reject reason {reason!r}; reasons are {FRAME_REJECT_REASONS}")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+FRAME_REJECT_REASONS = (
+    "encoding",  # not rgb8 (e.g. 'weird', '16UC1')
+    "empty",  # zero width or height
+    "step",  # row stride is not 3·width (padded rows are not supported)
+    "data_size",  # data is not height·step bytes (short, long, or a header claiming a huge image)
+    "size",  # a well-formed image of another size than the camera the stack was set up for
+    "camera_info",  # camera_info the camera model cannot be built from (no intrinsics, wrong frame)
+)
+
+
 @dataclass(frozen=True)
 class Odometry:
     """Pose of base_link in the odom frame and its velocity in base_link (nav_msgs/Odometry semantics)."""

@@ -173,6 +173,7 @@ def run_scenario(
     overrides: dict[str, dict[str, Any]] | None = None,
     on_finish: Callable[[Any], None] | None = None,
     inspect: Callable[[dict[str, Any]], None] | None = None,
+    extra_nodes: Callable[[Any, str], list[Any]] | None = None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep (see _run_once).
 
@@ -190,6 +191,7 @@ def run_scenario(
         overrides=overrides,
         on_finish=on_finish,
         inspect=inspect,
+        extra_nodes=extra_nodes,
     )
     result = _run_once(scenario, seed, **kwargs)
     first_unanswered = result.pop("first_frame_unanswered", False)
@@ -215,8 +217,12 @@ def _run_once(
     overrides: dict[str, dict[str, Any]] | None,
     on_finish: Callable[[Any], None] | None,
     inspect: Callable[[dict[str, Any]], None] | None = None,
+    extra_nodes: Callable[[Any, str], list[Any]] | None = None,
 ) -> dict:
     """Run one scenario through the whole ROS graph in lockstep; sim.result() plus wall_time_s.
+
+    extra_nodes(context, namespace) -> nodes spun with the graph (e.g. a test that publishes bad input
+    into it); they are destroyed with it.
 
     on_finish(simulation) is called once the run has ended, before the graph is torn down (plots);
     inspect(nodes by name) too (graphs with extra nodes report from them, e.g. the fleet agent).
@@ -235,6 +241,7 @@ def _run_once(
         )
         executor = _make_executor(ctx)
         recorder = rec_node = None
+        guests: list[Any] = []
         try:
             sim = composed.nodes["sim"]
             if record is not None:
@@ -246,6 +253,9 @@ def _run_once(
                 recorder = McapRecorder(rec_node, Path(record), composed.graph.namespace)
                 executor.add_node(rec_node)
             for node in composed.nodes.values():
+                executor.add_node(node)
+            guests = list(extra_nodes(ctx, composed.graph.namespace)) if extra_nodes is not None else []
+            for node in guests:
                 executor.add_node(node)
             start = time.perf_counter()
             last_progress, last_frames = start, -1
@@ -287,6 +297,8 @@ def _run_once(
                 recorder.close()
             if rec_node is not None:
                 rec_node.destroy_node()
+            for node in guests:
+                node.destroy_node()
             composed.destroy()
 
 

@@ -65,30 +65,44 @@ def ground_points(camera: CameraModel, v_offset: float = 0.0) -> tuple[np.ndarra
 DEFAULT_CONTACT_HEIGHTS = {Cls.VEHICLE: 0.25, Cls.PEDESTRIAN: 0.0, Cls.OBSTACLE: 0.0}
 
 
+DEFAULT_X_RANGE = (0.0, 40.0)  # m ahead of base_link
+DEFAULT_Y_RANGE = (-10.0, 10.0)  # m, right (−) to left (+)
+DEFAULT_RESOLUTION = 0.25  # m per cell
+
+
+def grid_layout(
+    x_range: tuple[float, float] = DEFAULT_X_RANGE,
+    y_range: tuple[float, float] = DEFAULT_Y_RANGE,
+    resolution: float = DEFAULT_RESOLUTION,
+) -> tuple[int, int, float, float]:
+    """(rows, cols, origin_x, origin_y) of the BEV grid over these ranges (BevGrid's layout)."""
+    if resolution <= 0.0:
+        raise ValueError(f"resolution must be > 0, got {resolution}")
+    if not (x_range[1] > x_range[0] and y_range[1] > y_range[0]):
+        raise ValueError(f"ranges must be (min, max) with max > min, got x={x_range}, y={y_range}")
+    cols = round((x_range[1] - x_range[0]) / resolution)
+    rows = round((y_range[1] - y_range[0]) / resolution)
+    return rows, cols, float(x_range[0]), float(y_range[0])
+
+
 class BevProjector:
     def __init__(
         self,
         camera: CameraModel,
         *,
-        x_range: tuple[float, float] = (0.0, 40.0),
-        y_range: tuple[float, float] = (-10.0, 10.0),
-        resolution: float = 0.25,
+        x_range: tuple[float, float] = DEFAULT_X_RANGE,
+        y_range: tuple[float, float] = DEFAULT_Y_RANGE,
+        resolution: float = DEFAULT_RESOLUTION,
         obstacle_depth: float = 1.0,
         contact_heights: dict | None = None,
     ) -> None:
-        if resolution <= 0.0:
-            raise ValueError(f"resolution must be > 0, got {resolution}")
-        if not (x_range[1] > x_range[0] and y_range[1] > y_range[0]):
-            raise ValueError(f"ranges must be (min, max) with max > min, got x={x_range}, y={y_range}")
+        self.rows, self.cols, self.origin_x, self.origin_y = grid_layout(x_range, y_range, resolution)
         if camera.z <= 0.0:
             raise ValueError(f"camera must be above the ground (z > 0) to project onto it, got z={camera.z}")
         if obstacle_depth < 0.0:
             raise ValueError(f"obstacle_depth must be >= 0, got {obstacle_depth}")
         self.camera = camera
         self.resolution = float(resolution)
-        self.origin_x, self.origin_y = float(x_range[0]), float(y_range[0])
-        self.cols = round((x_range[1] - x_range[0]) / resolution)
-        self.rows = round((y_range[1] - y_range[0]) / resolution)
         self.obstacle_depth = float(obstacle_depth)
         heights = dict(DEFAULT_CONTACT_HEIGHTS)
         heights.update({Cls(int(k)): float(v) for k, v in (contact_heights or {}).items()})

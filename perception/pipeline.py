@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from contracts.messages import CameraModel
+from contracts.messages import CameraModel, FrameRejected
 from perception import traffic_light
-from perception.bev import BevProjector
+from perception.bev import DEFAULT_RESOLUTION, DEFAULT_X_RANGE, DEFAULT_Y_RANGE, BevProjector, grid_layout
 from perception.inference import SegmentationModel
 from perception.objects import ObjectExtractor
 from perception.specks import DEFAULT_MIN_OBJECT_PIXELS, suppress_specks
-from perception.types import PerceptionOutput
+from perception.types import BevGrid, LightState, PerceptionOutput, TrafficLightObservation
 
 
 class Perceiver:
@@ -46,6 +46,10 @@ class Perceiver:
         self.last_confidence: np.ndarray | None = None
 
     def process(self, stamp_ns: int, rgb: np.ndarray) -> PerceptionOutput:
+        """Raises contracts.messages.FrameRejected("size") for an image that is not this camera's."""
+        want = (self.camera.height, self.camera.width, 3)
+        if rgb.shape != want or rgb.dtype != np.uint8:
+            raise FrameRejected("size", f"image is {rgb.shape} {rgb.dtype}, the camera gives {want} uint8")
         start = time.perf_counter()
         classes, confidence = self.model.predict(rgb)
         classes = suppress_specks(classes, self.min_object_pixels)
@@ -64,3 +68,22 @@ class Perceiver:
             latency_ms=latency_ms,
             objects=objects,
         )
+
+
+def dropped_output(stamp_ns: int, reason: str, bev: dict | None = None) -> PerceptionOutput:
+    """What perception says about a frame it could not use (FrameRejected.reason): nothing is known
+    (an all-UNKNOWN grid on the Perceiver's layout, `bev` as its keyword arguments), confidence 0, no
+    light, no objects. Needs no Perceiver: the very first frames may be the bad ones."""
+    bev = bev or {}
+    rows, cols, ox, oy = grid_layout(
+        tuple(bev.get("x_range", DEFAULT_X_RANGE)),
+        tuple(bev.get("y_range", DEFAULT_Y_RANGE)),
+        float(bev.get("resolution", DEFAULT_RESOLUTION)),
+    )
+    return PerceptionOutput(
+        stamp_ns=int(stamp_ns),
+        grid=BevGrid.unknown(rows, cols, float(bev.get("resolution", DEFAULT_RESOLUTION)), ox, oy),
+        traffic_light=TrafficLightObservation(LightState.NONE, 0.0),
+        confidence=0.0,
+        dropped=reason,
+    )

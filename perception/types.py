@@ -31,6 +31,11 @@ class BevGrid:
 
     UNKNOWN = 255
 
+    @classmethod
+    def unknown(cls, rows: int, cols: int, resolution: float, origin_x: float, origin_y: float) -> BevGrid:
+        """A grid of which nothing is known (what a dropped frame tells the planner)."""
+        return cls(np.full((rows, cols), cls.UNKNOWN, dtype=np.uint8), resolution, origin_x, origin_y)
+
     @property
     def rows(self) -> int:
         return int(self.classes.shape[0])
@@ -64,3 +69,6 @@ class PerceptionOutput:
     # perception.objects.DetectedObject per object blob (base_link), when the Perceiver extracts them:
     # what a task in words ("walk to the red box") and a System 2 query refer to
     objects: tuple = ()
+    # "" for a frame perception saw; else the FrameRejected reason of a frame it could not use. Such an
+    # output carries an all-UNKNOWN grid and confidence 0: the planner holds its last plan, then stops.
+    dropped: str = ""

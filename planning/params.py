@@ -119,6 +119,9 @@ class PlannerParams:
     return_past_goal: float = 0.0
     # Frame quality.
     frame_confidence_min: float = 0.3  # below this the frame is not trusted: fallback stop
+    # A frame perception dropped (malformed image) is treated like a late one: the last plan stays in
+    # force this long after it was made (a few camera periods), then the fallback stop takes over.
+    frame_hold_max_s: float = 0.3
     # System 2 (planning/system2.py): when to ask, and System 1's checks of pass advice.
     system2_stuck_s: float = 2.0  # s standing behind a static blocker with no way past before asking
     system2_requery_s: float = 2.0  # s between queries while still stuck (unanswered or failed)

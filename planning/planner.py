@@ -7,6 +7,7 @@ each with the independent SafetyChecker and keep the cheapest safe one (else the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,7 @@ class Planner:
         oncoming = tuple(route.oncoming_lane_offsets) if embodiment.can_change_lane else ()
         self.system2 = System2(self.p, route.lane_width, oncoming)
         self.system2_query: dict | None = None  # the query this frame emitted, if any (for the bridge)
+        self._last_plan: Trajectory | None = None  # of the last frame perception saw (held over drops)
         # A parking spot on the route holds the vehicle there (as if it were the goal) until
         # release_park() (the owner's drive request).
         self.park_s: float | None = route.park_s
@@ -118,6 +120,38 @@ class Planner:
         if not all(np.isfinite([ego.x, ego.y, ego.yaw, ego.speed])):
             raise ValueError(f"non-finite ego state {ego}")
         self.prev_stamp = stamp
+        if perception.dropped:
+            return self._without_frame(ego, stamp, perception.dropped)
+        traj = self._plan_frame(perception, ego, stamp)
+        self._last_plan = traj
+        return traj
+
+    def _without_frame(self, ego: EgoState, stamp: int, reason: str) -> Trajectory:
+        """A frame perception could not use is treated like a late one: the last plan stays in force
+        (its points keep their arrival times) for frame_hold_max_s after it was made; past that the car
+        has been blind too long and brakes along its lane. Nothing is remembered from such a frame."""
+        self.system2_query = None
+        last = self._last_plan
+        if last is not None and (stamp - last.stamp_ns) * 1e-9 <= self.p.frame_hold_max_s + 1e-9:
+            held = last.restamped(stamp)
+            return dataclasses.replace(held, debug=dict(last.debug, held_for=reason))
+        window = (
+            (None, None)
+            if self.prev_s is None
+            else (self.prev_s - self.p.route_window_back, self.prev_s + self.p.route_window_ahead)
+        )
+        s_arr, d_arr = self.route.project(np.array([[ego.x, ego.y]]), *window)
+        s0, d0 = float(s_arr[0]), float(d_arr[0])
+        heading_err = float(wrap_angle(ego.yaw - float(self.route.heading_at(s0))))
+        v0 = max(float(ego.speed), 0.0)
+        length = max(self.p.lookahead_min, self.p.horizon_s * v0 + 10.0)
+        path = build_path(
+            self.route, s0, d0, heading_err, d0, length, self.p.path_ds, self.p.lane_change_min_distance
+        )
+        return self._fallback(path, v0, stamp, f"no usable camera frame ({reason})")
+
+    def _plan_frame(self, perception: PerceptionOutput, ego: EgoState, stamp: int) -> Trajectory:
+        grid = perception.grid
         p, emb = self.p, self.emb
 
         # Where are we on the route? Search near the last position so loops do not confuse us.

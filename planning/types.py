@@ -116,6 +116,24 @@ class Trajectory:
     fallback: bool = False
     debug: dict = field(default_factory=dict)
 
+    def restamped(self, stamp_ns: int) -> Trajectory:
+        """The same plan (every point keeps its absolute arrival time) seen from a later stamp: points
+        already passed are dropped except the last one before the stamp, which interpolation needs."""
+        shift = (int(stamp_ns) - int(self.stamp_ns)) * 1e-9
+        if shift < 0:
+            raise ValueError(f"restamped to {stamp_ns}, before the plan's stamp {self.stamp_ns}")
+        t = np.asarray(self.t, dtype=float) - shift
+        first = max(int(np.searchsorted(t, 0.0, side="right")) - 1, 0)
+        return dataclasses.replace(
+            self,
+            stamp_ns=int(stamp_ns),
+            t=t[first:],
+            x=np.asarray(self.x)[first:],
+            y=np.asarray(self.y)[first:],
+            yaw=np.asarray(self.yaw)[first:],
+            speed=np.asarray(self.speed)[first:],
+        )
+
     def decimated(self, max_gap_s: float, speed_tolerance: float = 0.2) -> Trajectory:
         """The points worth publishing: nav_msgs/Path carries no speed, so a consumer recovers it as the
         chord between consecutive poses over their time gap (conversions.trajectory_from_path). A point

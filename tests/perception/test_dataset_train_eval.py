@@ -105,6 +105,19 @@ def test_pipeline_outputs(tiny_model, make_camera, synthetic_frames):
     assert out.traffic_light.state in tuple(LightState)
 
 
+def test_pipeline_rejects_a_frame_that_is_not_this_cameras(tiny_model, make_camera, synthetic_frames):
+    """An image of another size or type is FrameRejected("size"), not an error deep in onnxruntime."""
+    from contracts.messages import FrameRejected
+
+    perceiver = Perceiver(make_camera(), model_path=tiny_model[1])
+    rgb, _ = synthetic_frames(1, seed=4)
+    for bad in (rgb[0][::2, ::2], rgb[0].astype(np.float32), rgb[0][..., :2]):
+        with pytest.raises(FrameRejected) as err:
+            perceiver.process(1, bad)
+        assert err.value.reason == "size"
+    assert perceiver.process(2, rgb[0]).stamp_ns == 2  # and it goes on
+
+
 def test_pipeline_rejects_camera_model_mismatch(tiny_model, make_camera):
     from dataclasses import replace
 

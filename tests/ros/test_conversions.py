@@ -1,5 +1,6 @@
 """Every ROS ↔ core conversion round-trips (no nodes needed)."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -202,3 +203,40 @@ def test_objects_roundtrip_and_malformed_messages_are_value_errors():
             conv.objects_from_msg(String(data=bad))
     with pytest.raises(ValueError):
         conv.objects_stamp(String(data="{}"))
+
+
+def test_a_dropped_frame_is_an_error_status_with_typed_counters_and_round_trips():
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from perception.pipeline import dropped_output
+
+    out = dropped_output(STAMP, "encoding")
+    msg = conv.perception_status(out, dropped={"encoding": 2, "data_size": 1})
+    st = msg.status[0]
+    values = {kv.key: kv.value for kv in st.values}
+    assert st.level == DiagnosticStatus.ERROR and st.message == "frame dropped: encoding"
+    assert values["frames_dropped"] == "3" and values["frames_dropped.encoding"] == "2"
+    assert values["frames_dropped.data_size"] == "1" and values["dropped_reason"] == "encoding"
+    back = conv.perception_from_ros(conv.semantic_grid_from_bev(out.grid, STAMP), msg)
+    assert back.dropped == "encoding" and back.confidence == 0.0
+    assert np.all(back.grid.classes == BevGrid.UNKNOWN)
+    # a good frame after drops says ok and still carries the counts: drops are never silent
+    good = dataclasses.replace(out, dropped="", confidence=0.9)
+    st = conv.perception_status(good, dropped={"encoding": 2}).status[0]
+    values = {kv.key: kv.value for kv in st.values}
+    assert st.level == DiagnosticStatus.OK and values["frames_dropped"] == "2"
+    assert "dropped_reason" not in values
+
+
+def test_unusable_camera_info_is_a_frame_rejected():
+    from contracts.messages import FrameRejected
+
+    model = CameraModel(160, 120, 100.0, 100.0, 80.0, 60.0, 1.0, 0.0, 1.5, 0.1)
+    mount = conv.camera_mount_to_pose(model)
+    for broken in ({"k": [0.0] * 9}, {"width": 0}, {"k": [float("nan")] + [0.0] * 8}):
+        info = conv.camera_info_from_model(model, STAMP)
+        for field, value in broken.items():
+            setattr(info, field, value)
+        with pytest.raises(FrameRejected) as err:
+            conv.camera_model_from_ros(info, mount)
+        assert err.value.reason == "camera_info"

@@ -97,3 +97,15 @@ def test_a_free_running_sim_node_does_not_keep_every_frame(tmp_path):
             assert len(sim.publish_wall) == 5
         finally:
             graph.destroy()
+
+
+def test_a_second_message_of_a_stamp_does_not_replace_the_first():
+    """Another publisher's message of the same stamp must not swap out one already queued (issue 24: a
+    malformed image stamped for the next frame); it is counted as a duplicate."""
+    fired = []
+    sync = StampSync(["image", "info"], lambda *m: fired.append(m))
+    assert not sync.add("image", 10, "first")
+    assert not sync.add("image", 10, "second")
+    assert sync.duplicates == 1
+    assert sync.add("info", 10, "info")
+    assert fired == [("first", "info")]

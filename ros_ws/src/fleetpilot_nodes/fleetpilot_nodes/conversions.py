@@ -21,7 +21,15 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import Header, String
 
-from contracts.messages import CameraFrame, CameraModel, DriveCommand, Imu, JointEffortCommand, Odometry
+from contracts.messages import (
+    CameraFrame,
+    CameraModel,
+    DriveCommand,
+    FrameRejected,
+    Imu,
+    JointEffortCommand,
+    Odometry,
+)
 from fleetpilot_nodes import cdr
 from perception.classes import GROUND_CLASSES, OBSTACLE_CLASSES
 from perception.types import BevGrid, LightState, PerceptionOutput, TrafficLightObservation
@@ -84,13 +92,22 @@ def image_from_frame(frame: CameraFrame, frame_id: str = CAMERA_OPTICAL_FRAME) -
 
 
 def frame_from_image(msg: Image) -> CameraFrame:
+    """An rgb8 image as a CameraFrame; anything else raises contracts.messages.FrameRejected with its
+    reason. Sizes are checked before the data is touched: a header may claim any size."""
     if msg.encoding != "rgb8":
-        raise ValueError(f"expected an rgb8 image, got encoding {msg.encoding!r}")
+        raise FrameRejected("encoding", f"expected an rgb8 image, got encoding {msg.encoding[:32]!r}")
+    if msg.width == 0 or msg.height == 0:
+        raise FrameRejected("empty", f"image is {msg.width}x{msg.height}")
     if msg.step != msg.width * 3:
-        raise ValueError(f"rgb8 image with padded rows (step {msg.step} != 3·width {msg.width}) unsupported")
+        raise FrameRejected(
+            "step", f"rgb8 image with padded rows (step {msg.step} != 3·width {msg.width}) unsupported"
+        )
     expected = msg.height * msg.step
     if len(msg.data) != expected:
-        raise ValueError(f"image data has {len(msg.data)} bytes, expected {expected}")
+        raise FrameRejected(
+            "data_size",
+            f"{msg.width}x{msg.height} rgb8 image has {len(msg.data)} data bytes, expected {expected}",
+        )
     rgb = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.width, 3)
     return CameraFrame(stamp_ns=stamp_of(msg), rgb=rgb)
 
@@ -130,10 +147,15 @@ def camera_model_from_ros(
     info: CameraInfo, mount: PoseStamped, near: float = 0.1, far: float = 100.0
 ) -> CameraModel:
     if mount.header.frame_id != BASE_FRAME:
-        raise ValueError(f"camera mount must be given in {BASE_FRAME}, got frame {mount.header.frame_id!r}")
+        raise FrameRejected(
+            "camera_info",
+            f"camera mount must be given in {BASE_FRAME}, got frame {mount.header.frame_id[:32]!r}",
+        )
     k = list(info.k)
-    if k[0] <= 0.0 or k[4] <= 0.0:
-        raise ValueError(f"camera_info has no valid intrinsics (fx={k[0]}, fy={k[4]})")
+    if not (k[0] > 0.0 and k[4] > 0.0 and math.isfinite(k[0]) and math.isfinite(k[4])):
+        raise FrameRejected("camera_info", f"camera_info has no valid intrinsics (fx={k[0]}, fy={k[4]})")
+    if info.width == 0 or info.height == 0:
+        raise FrameRejected("camera_info", f"camera_info says the image is {info.width}x{info.height}")
     q = mount.pose.orientation
     pitch = math.asin(max(-1.0, min(1.0, 2.0 * (q.w * q.y - q.z * q.x))))
     return CameraModel(
@@ -294,19 +316,29 @@ def bev_from_semantic_grid(msg: OccupancyGrid) -> BevGrid:
 PERCEPTION_STATUS_NAME = "perception"
 
 
-def perception_status(out: PerceptionOutput, hardware_id: str = "") -> DiagnosticArray:
+def perception_status(
+    out: PerceptionOutput, hardware_id: str = "", dropped: Mapping[str, int] | None = None
+) -> DiagnosticArray:
+    """One status per frame. `dropped`: frames rejected so far by reason (FrameRejected.reason); each
+    reason is its own key (frames_dropped.<reason>) beside the total, so nothing has to parse a message.
+    A dropped frame's own status is an ERROR naming its reason in `dropped_reason`."""
     tl = out.traffic_light
+    dropped = dict(dropped or {})
     values = {
         "traffic_light_state": tl.state.name,
         "traffic_light_confidence": repr(float(tl.confidence)),
         "traffic_light_bearing": repr(float(tl.bearing)),
         "frame_confidence": repr(float(out.confidence)),
         "latency_ms": repr(float(out.latency_ms)),
+        "frames_dropped": str(sum(dropped.values())),
+        **{f"frames_dropped.{reason}": str(n) for reason, n in sorted(dropped.items())},
     }
+    if out.dropped:
+        values["dropped_reason"] = out.dropped
     status = DiagnosticStatus(
-        level=DiagnosticStatus.OK,
+        level=DiagnosticStatus.ERROR if out.dropped else DiagnosticStatus.OK,
         name=PERCEPTION_STATUS_NAME,
-        message="ok",
+        message=f"frame dropped: {out.dropped}" if out.dropped else "ok",
         hardware_id=hardware_id,
         values=[KeyValue(key=k, value=v) for k, v in values.items()],
     )
@@ -337,6 +369,7 @@ def perception_from_ros(grid_msg: OccupancyGrid, status_msg: DiagnosticArray) ->
         traffic_light=light,
         confidence=float(v["frame_confidence"]),
         latency_ms=float(v["latency_ms"]),
+        dropped=v.get("dropped_reason", ""),
     )
 
 

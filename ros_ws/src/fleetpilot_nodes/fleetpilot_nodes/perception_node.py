@@ -2,14 +2,20 @@
 
 Publishes perception/occupancy (display grid: 0 free ground, 100 obstacle, −1 unknown),
 perception/semantic_grid (data = perception.classes.Cls ids, −1 unknown; the planner's input),
-perception/status (DiagnosticArray, header.stamp = frame stamp: traffic light, confidence, latency) and,
+perception/status (DiagnosticArray, header.stamp = frame stamp: traffic light, confidence, latency,
+frames dropped by reason) and,
 with `objects: true`, perception/objects (std_msgs/String, JSON: the object blobs of the frame, placed,
 sized and colour-named; conversions.objects_to_msg).
+
+A malformed frame (wrong encoding, size or stride, data shorter or longer than its header says, a
+camera_info without intrinsics) is dropped, never raised: it is answered as a frame perception could not
+see (an ERROR status naming the reason, an all-unknown grid), counted per reason, logged rate-limited.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
@@ -18,9 +24,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
+from contracts.messages import FrameRejected
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
 from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog, StampSync
+from perception.types import PerceptionOutput
 
 
 def parameter_spec() -> dict[str, Param]:
@@ -69,6 +77,7 @@ class PerceptionNode(Node):
         self._mount: PoseStamped | None = None
         self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
         self.stage_ms: StampLog = StampLog()  # per camera stamp, wall time of process() (bench_loop)
+        self.dropped: Counter[str] = Counter()  # camera frames not used, by FrameRejected.reason
         self._answer = LastAnswer()
         self._sync = StampSync(["image", "info"], self._on_frame, queue_size=4, on_repeat=self._answer.repeat)
         self.create_subscription(
@@ -90,6 +99,34 @@ class PerceptionNode(Node):
         if self._mount is None:
             self._waiting = (image, info)  # only the latest: an older frame is stale anyway
             return
+        from perception.pipeline import dropped_output
+
+        try:
+            out = self._perceive(image, info)
+        except FrameRejected as exc:
+            # A bad frame must not take the node (and with it the launch) down. It is answered like any
+            # other frame, as one perception could not see (the planner holds its last plan, then stops),
+            # counted by reason in every status from now on, and logged at most once a second.
+            self.dropped[exc.reason] += 1
+            self.get_logger().warning(
+                f"dropping camera frame {conv.stamp_of(image)}: {exc} "
+                f"({sum(self.dropped.values())} dropped so far)",
+                throttle_duration_sec=1.0,
+            )
+            out = dropped_output(conv.stamp_of(image), exc.reason, make_bev(self.p))
+        # objects, semantic grid and status first: planning fires on them; the display grid can come last
+        if self.pub_objects is not None:
+            objects = conv.objects_to_msg(out.stamp_ns, out.objects)
+            self._answer.publish(out.stamp_ns, self.pub_objects, objects)
+        self._answer.publish(out.stamp_ns, self.pub_sem, conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
+        status = conv.perception_status(out, dropped=self.dropped)
+        self._answer.publish(out.stamp_ns, self.pub_status, status)
+        # The display grid is for people (RViz, recordings): build it only when someone listens.
+        if self.pub_occ.get_subscription_count() > 0:
+            self._answer.publish(out.stamp_ns, self.pub_occ, conv.occupancy_from_bev(out.grid, out.stamp_ns))
+
+    def _perceive(self, image: Image, info: CameraInfo) -> PerceptionOutput:
+        """Raises FrameRejected for an image or camera_info the stack cannot use."""
         if self.perceiver is None:
             from perception.pipeline import Perceiver
 
@@ -102,19 +139,17 @@ class PerceptionNode(Node):
                 min_object_pixels=int(self.p["min_object_pixels"]),
                 objects=self.pub_objects is not None,
             )
+        elif (info.width, info.height) != (self.perceiver.camera.width, self.perceiver.camera.height):
+            raise FrameRejected(
+                "camera_info",
+                f"camera_info says {info.width}x{info.height}, the camera was set up as "
+                f"{self.perceiver.camera.width}x{self.perceiver.camera.height}",
+            )
         frame = conv.frame_from_image(image)
         t0 = time.perf_counter()
         out = self.perceiver.process(frame.stamp_ns, frame.rgb)
         self.stage_ms[frame.stamp_ns] = (time.perf_counter() - t0) * 1e3
-        # objects, semantic grid and status first: planning fires on them; the display grid can come last
-        if self.pub_objects is not None:
-            objects = conv.objects_to_msg(out.stamp_ns, out.objects)
-            self._answer.publish(out.stamp_ns, self.pub_objects, objects)
-        self._answer.publish(out.stamp_ns, self.pub_sem, conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
-        self._answer.publish(out.stamp_ns, self.pub_status, conv.perception_status(out))
-        # The display grid is for people (RViz, recordings): build it only when someone listens.
-        if self.pub_occ.get_subscription_count() > 0:
-            self._answer.publish(out.stamp_ns, self.pub_occ, conv.occupancy_from_bev(out.grid, out.stamp_ns))
+        return out
 
 
 NODE_CLASS = PerceptionNode

@@ -1,8 +1,9 @@
 """Exact-stamp synchroniser (message_filters' ExactTime policy; message_filters is not a wheel).
 
 Each input keeps its few most recent messages keyed by integer-ns stamp. When every input holds a
-message for one stamp, the callback fires once with them (in input order) and everything at or before
-that stamp is dropped: lockstep is in order, so older partial sets can never complete any more.
+message for one stamp, the callback fires once with them (in input order; of two messages of one stamp
+on one input the first is kept) and everything at or before that stamp is dropped: lockstep is in order,
+so older partial sets can never complete any more.
 
 When the newest stamp that already fired arrives again (the lockstep sim re-sends a batch whose answer
 was lost, e.g. to a subscription that matched late), `on_repeat(stamp)` is called once per re-send so the
@@ -37,6 +38,7 @@ class StampSync:
         self._last_fired: int | None = None
         # messages pushed out of a full queue; normal for inputs faster than the others (odometry)
         self.evicted = 0
+        self.duplicates = 0  # messages whose stamp this input already held (the first one is kept)
 
     def add(self, name: str, stamp_ns: int, msg: Any) -> bool:
         """Offer one message; returns True when it completed a set and the callback fired."""
@@ -48,6 +50,12 @@ class StampSync:
                 self._on_repeat(stamp_ns)
             return False
         queue = self._queues[name]
+        if stamp_ns in queue:
+            # A second message of one stamp on one input: the first one stands (a re-send carries the same
+            # content; anything else is a second publisher, whose message must not silently replace one
+            # that may already have been checked). Counted, never raised.
+            self.duplicates += 1
+            return False
         queue[stamp_ns] = msg
         if len(queue) > self._queue_size:
             queue.popitem(last=False)
