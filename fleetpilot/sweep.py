@@ -48,11 +48,24 @@ def run_each_in_a_process(tasks: list[tuple[str, int, int]], jobs: int, run_args
     """
     ctx = mp.get_context()
     queue, running = list(tasks), {}  # sentinel -> (key, process, connection)
+    try:
+        yield from _run_queue(ctx, queue, running, jobs, run_args)
+    finally:  # interrupted (Ctrl-C, an exception in the consumer): no run outlives the sweep
+        for _key, proc, conn in running.values():
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            conn.close()
+
+
+def _run_queue(ctx, queue: list, running: dict, jobs: int, run_args: tuple):
     while queue or running:
         while queue and len(running) < max(1, jobs):
             name, seed, _ = queue.pop(0)
             parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(child, name, seed, run_args), daemon=True)
+            # not a daemon: a run may start processes of its own (the fleet agent's job process), which
+            # a daemonic process may not; the finally above stops runs left over instead
+            proc = ctx.Process(target=_child, args=(child, name, seed, run_args), daemon=False)
             proc.start()
             child.close()
             running[proc.sentinel] = ((name, seed), proc, parent)

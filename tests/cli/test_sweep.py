@@ -51,3 +51,22 @@ def test_a_run_whose_process_dies_fails_alone_and_the_sweep_goes_on(monkeypatch)
     summary = out["scenarios"]["car_lane_follow"]
     assert summary["failed_seeds"] == [1] and summary["successes"] == 4
     assert "died (exit code 139)" in out["results"]["car_lane_follow:1"]["error"]
+
+
+def _starts_a_process(name, seed, direct, no_cloud, cloud_fault):
+    """Test double for a run that starts a process of its own, as car_park_and_lend's fleet agent does
+    (its job process). In a daemonic sweep child this raised and every such run failed."""
+    import multiprocessing as mp
+
+    proc = mp.get_context().Process(target=int)
+    proc.start()
+    proc.join()
+    return {"scenario": name, "seed": seed, "success": proc.exitcode == 0, "collisions": 0}
+
+
+def test_a_run_may_start_processes_of_its_own(monkeypatch):
+    from fleetpilot import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "_run_one", _starts_a_process)
+    out = sweep_module.sweep(["car_lane_follow"], range(0, 2), jobs=2)
+    assert out["scenarios"]["car_lane_follow"]["successes"] == 2, out["results"]
