@@ -50,6 +50,7 @@ from cloud_reasoner.auth import (
 from cloud_reasoner.backends.base import Backend, BackendError, make_backend
 from cloud_reasoner.config import CloudConfig, load_config
 from cloud_reasoner.convert import InvalidRequest, Limits, RequestTooLarge, advice_to_proto, query_from_proto
+from cloud_reasoner.lenient import UndecodableRequest, lenient_parser
 from cloud_reasoner.logs import log_event, setup_logging
 from cloud_reasoner.protos.v1 import reasoner_pb2, reasoner_pb2_grpc
 from cloud_reasoner.vehicle_store import VehicleStore
@@ -151,24 +152,6 @@ class AuthLoggingInterceptor(aio.ServerInterceptor):
 
 
 # --- the Reasoner service --------------------------------------------------------------------------
-
-
-class UndecodableRequest:
-    """Stands in for a request whose bytes are not a valid message: the handler answers INVALID_ARGUMENT
-    (gRPC's own deserialiser would fail the call as UNKNOWN and log a traceback per bad request)."""
-
-    def __init__(self, error: str):
-        self.error = error
-
-
-def lenient_parser(message_type):
-    def parse(data: bytes):
-        try:
-            return message_type.FromString(data)
-        except Exception as exc:  # protobuf raises DecodeError and, for some corruptions, others
-            return UndecodableRequest(f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}")
-
-    return parse
 
 
 def add_reasoner_to_server(servicer: ReasonerServicer, server: aio.Server) -> None:

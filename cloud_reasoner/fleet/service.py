@@ -27,13 +27,18 @@ from cloud_reasoner.fleet.store import (
     Lease,
     NotFound,
     PermissionDenied,
+    QuotaExceeded,
     ResultItem,
 )
+from cloud_reasoner.lenient import UndecodableRequest, lenient_parser
 
 pb2, pb2_grpc = load()
 
 Authenticate = Callable[[Sequence[tuple[str, str | bytes]]], "str | None"]
 MAX_UNITS_PER_LEASE = 64
+# Lease ids are uint64 on the wire and a signed 64-bit integer in the database: an id past that is no
+# lease of ours, and must be refused before it reaches SQL (an OverflowError there was UNKNOWN).
+MAX_LEASE_ID = 2**63 - 1
 
 _STATUS = {
     "pending": pb2.FLEET_SUBMIT_STATUS_PENDING,
@@ -155,17 +160,27 @@ class FleetServicer(pb2_grpc.FleetServicer):
             )
         return vehicle
 
+    async def _lease_ids(self, context, ids) -> None:
+        for lease_id in ids:
+            if not 0 < lease_id <= MAX_LEASE_ID:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"lease_id {lease_id} is out of range [1, 2^63-1]"
+                )
+
     async def _run(self, context, fn):
         """Call the store; map its domain errors onto status codes with their messages."""
         try:
             return fn()
+        except QuotaExceeded as e:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
         except PermissionDenied as e:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
         except NotFound as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         except FailedPrecondition as e:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
-        except (InvalidArgument, BlobError, ValueError) as e:
+        except (InvalidArgument, BlobError, ValueError, OverflowError) as e:
+            # OverflowError: a number the database cannot hold (checked earlier where known)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
 
     async def _state(self, msg, context) -> VehicleState:
@@ -191,6 +206,7 @@ class FleetServicer(pb2_grpc.FleetServicer):
     async def Heartbeat(self, request, context):
         vehicle = await self._caller(request, context)
         state = await self._state(request.state, context)
+        await self._lease_ids(context, request.lease_ids)
         reason, inactive = await self._run(
             context,
             lambda: (
@@ -217,6 +233,7 @@ class FleetServicer(pb2_grpc.FleetServicer):
 
     async def ReportProgress(self, request, context):
         vehicle = await self._caller(request, context)
+        await self._lease_ids(context, [request.lease_id])
         active = await self._run(
             context,
             lambda: self.store.report_progress(
@@ -229,6 +246,7 @@ class FleetServicer(pb2_grpc.FleetServicer):
         vehicle = await self._caller(request, context)
         if not request.results:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no results")
+        await self._lease_ids(context, [r.lease_id for r in request.results])
         items = [ResultItem(r.lease_id, r.result, r.result_digest, r.compute_s) for r in request.results]
         outcomes = await self._run(context, lambda: self.store.submit(vehicle, items, self.clock_ns()))
         return pb2.FleetSubmitResponse(
@@ -242,33 +260,58 @@ class FleetServicer(pb2_grpc.FleetServicer):
         vehicle = await self._caller(request, context)
         if not request.releases:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no leases to release")
+        await self._lease_ids(context, [r.lease_id for r in request.releases])
         pairs = [(r.lease_id, r.checkpoint_digest or None) for r in request.releases]
         released = await self._run(context, lambda: self.store.release_many(vehicle, pairs, self.clock_ns()))
         return pb2.FleetCancelResponse(released_lease_ids=released)
 
     async def PutBlob(self, request, context):
-        await self._caller(request, context)
+        vehicle = await self._caller(request, context)
         if len(request.data) > MAX_BLOB_BYTES:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, f"blob larger than {MAX_BLOB_BYTES} bytes"
             )
-        await self._run(context, lambda: self.store.put_blob(request.data, request.digest))
+        await self._run(context, lambda: self.store.put_blob(request.data, request.digest, vehicle))
         return pb2.FleetPutBlobResponse()
 
     async def GetBlob(self, request, context):
-        await self._caller(request, context)
+        vehicle = await self._caller(request, context)
         try:
             check_digest_format(request.digest)
         except BlobError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        data = self.store.get_blob(request.digest)
+        data = self.store.get_blob(request.digest, vehicle)
         if data is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest}")
+            # the same answer whether the blob is missing or another vehicle's: no existence oracle
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest} readable by {vehicle}")
         return pb2.FleetGetBlobResponse(data=data, digest=request.digest)
 
 
 def add_to_server(servicer: FleetServicer, server) -> None:
-    pb2_grpc.add_FleetServicer_to_server(servicer, server)
+    """Like the generated add_FleetServicer_to_server, but every method parses leniently: a body that is
+    not its request message is INVALID_ARGUMENT (after authentication), never UNKNOWN."""
+    service = pb2.DESCRIPTOR.services_by_name["Fleet"]
+    handlers = {}
+    for method in service.methods:
+        request_type = getattr(pb2, method.input_type.name)
+        response_type = getattr(pb2, method.output_type.name)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _decoded_only(servicer, getattr(servicer, method.name)),
+            request_deserializer=lenient_parser(request_type),
+            response_serializer=response_type.SerializeToString,
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
+def _decoded_only(servicer: FleetServicer, method):
+    async def handle(request, context):
+        if isinstance(request, UndecodableRequest):
+            if servicer.authenticate(context.invocation_metadata()) is None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.error)
+        return await method(request, context)
+
+    return handle
 
 
 def register(server, ctx) -> list[str]:

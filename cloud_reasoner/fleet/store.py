@@ -48,7 +48,7 @@ from cloud_reasoner.fleet.validation import (
     results_agree,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StoreError(Exception):
@@ -71,6 +71,10 @@ class FailedPrecondition(StoreError):
     pass
 
 
+class QuotaExceeded(StoreError):
+    pass
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     replication: int = 2  # replicas of a job leased to untrusted vehicles (and min quorum)
@@ -81,12 +85,17 @@ class StoreConfig:
     credit_cap_factor: float = 3.0  # credited seconds ≤ factor × the job's estimated seconds
     spot_check_seed: int = 0  # keyed hash → the random spot checks are reproducible and restart-proof
     synchronous: str = "NORMAL"
+    # bytes of blobs (checkpoints) one vehicle may have stored; admin-side blobs (job inputs) are not
+    # counted. Blobs are not garbage-collected yet, so this bounds what one vehicle can ever upload.
+    blob_quota_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.replication < 2:
             raise ValueError("replication must be >= 2: one untrusted result proves nothing")
         if not 0.0 <= self.spot_check_probability <= 1.0:
             raise ValueError("spot_check_probability must be in [0, 1]")
+        if self.blob_quota_bytes < 0:
+            raise ValueError("blob_quota_bytes must be >= 0")
         if self.synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
 
@@ -126,8 +135,8 @@ class FleetStore(Protocol):
         self, vehicle_id: str, owner: str, policy: OptInPolicy, power_w: float, now_ns: int
     ) -> None: ...
     def heartbeat(self, vehicle_id: str, state: VehicleState, now_ns: int) -> Reason: ...
-    def put_blob(self, data: bytes, digest: str) -> None: ...
-    def get_blob(self, digest: str) -> bytes | None: ...
+    def put_blob(self, data: bytes, digest: str, vehicle_id: str | None = None) -> None: ...
+    def get_blob(self, digest: str, vehicle_id: str | None = None) -> bytes | None: ...
     def add_jobs(self, jobs: Iterable[tuple[JobSpec, float]], now_ns: int) -> int: ...
     def lease(
         self, vehicle_id: str, state: VehicleState, max_units: int, ttl_ns: int, now_ns: int
@@ -213,6 +222,17 @@ _MIGRATIONS: dict[int, str] = {
     2: """
     CREATE INDEX leases_vehicle_checkpoints ON leases(vehicle_id, job_id)
         WHERE state = 'released' AND checkpoint_digest IS NOT NULL;
+    """,
+    # v3: who uploaded which blob (the per-vehicle quota), and a vehicle's leases by vehicle (what it
+    # may read: the inputs of jobs it was given, its own checkpoints)
+    3: """
+    CREATE TABLE blob_uploads (
+        vehicle_id TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES blobs(digest),
+        size INTEGER NOT NULL CHECK (size >= 0),
+        PRIMARY KEY (vehicle_id, digest)
+    );
+    CREATE INDEX leases_vehicle ON leases(vehicle_id, job_id);
     """,
 }
 
@@ -353,11 +373,29 @@ class SqliteFleetStore:
 
     # --- blobs ----------------------------------------------------------------------------------
 
-    def put_blob(self, data: bytes, digest: str) -> None:
-        """Store bytes under their digest; BlobError (→ INVALID_ARGUMENT) if they do not match it."""
+    def put_blob(self, data: bytes, digest: str, vehicle_id: str | None = None) -> None:
+        """Store bytes under their digest; BlobError (→ INVALID_ARGUMENT) if they do not match it.
+        A vehicle's upload counts against its quota (QuotaExceeded); vehicle_id None is the admin side."""
         verify(data, digest)
         with self._tx() as db:
+            if vehicle_id is not None:
+                known = db.execute(
+                    "SELECT 1 FROM blob_uploads WHERE vehicle_id=? AND digest=?", (vehicle_id, digest)
+                ).fetchone()
+                if known is None:
+                    (used,) = db.execute(
+                        "SELECT COALESCE(SUM(size), 0) FROM blob_uploads WHERE vehicle_id=?", (vehicle_id,)
+                    ).fetchone()
+                    if used + len(data) > self.config.blob_quota_bytes:
+                        raise QuotaExceeded(
+                            f"vehicle {vehicle_id} stores {used} blob bytes; {len(data)} more exceed its "
+                            f"quota of {self.config.blob_quota_bytes}"
+                        )
             db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)", (digest, len(data), data))
+            if vehicle_id is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO blob_uploads VALUES (?, ?, ?)", (vehicle_id, digest, len(data))
+                )
 
     def put_blobs(self, blobs: Iterable[bytes]) -> list[str]:
         """Store many blobs in one transaction (admin side: job inputs); returns their digests."""
@@ -380,11 +418,32 @@ class SqliteFleetStore:
                 out[vid] = token
         return out
 
-    def get_blob(self, digest: str) -> bytes | None:
+    def get_blob(self, digest: str, vehicle_id: str | None = None) -> bytes | None:
+        """The blob's bytes, or None if there is none, or (for a vehicle) none it may read: a vehicle
+        reads what it uploaded and the inputs, models and checkpoints of jobs it holds or held a lease
+        on, never another vehicle's results or checkpoints. vehicle_id None is the admin side."""
         check_digest_format(digest)
         with self._lock:
+            if vehicle_id is not None and not self._may_read(vehicle_id, digest):
+                return None
             row = self._db.execute("SELECT data FROM blobs WHERE digest=?", (digest,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def _may_read(self, vehicle_id: str, digest: str) -> bool:
+        db = self._db
+        if db.execute(
+            "SELECT 1 FROM blob_uploads WHERE vehicle_id=? AND digest=?", (vehicle_id, digest)
+        ).fetchone():
+            return True
+        return (
+            db.execute(
+                "SELECT 1 FROM leases l JOIN jobs j ON j.job_id = l.job_id WHERE l.vehicle_id=?"
+                " AND (j.input_digest=? OR l.checkpoint_digest=?"
+                " OR json_extract(j.params_json, '$.model_digest')=?) LIMIT 1",
+                (vehicle_id, digest, digest, digest),
+            ).fetchone()
+            is not None
+        )
 
     # --- jobs -----------------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """The Fleet service inside the System 2 server (cloud_reasoner.server), with its vehicle tokens."""
 
 import asyncio
+import json
+import logging
 
 import grpc
 import pytest
+from grpc import aio
 
 pytest.importorskip("cloud_reasoner.server")
 
@@ -11,6 +14,8 @@ from cloud_reasoner.config import load_config
 from cloud_reasoner.fleet.client import FleetSyncClient
 from cloud_reasoner.fleet.jobs import SEGMENT_STATS, JobSpec
 from cloud_reasoner.fleet.server import register
+from cloud_reasoner.fleet.service import pb2
+from cloud_reasoner.logs import LOGGER_NAME, setup_logging
 from cloud_reasoner.server import ServerThread
 from cloud_reasoner.vehicle_store import VehicleStore
 
@@ -46,4 +51,52 @@ def test_fleet_rpcs_through_the_cloud_server(tmp_path):
         car1.close()
         car2.close()
         # the cloud server has no plugin shutdown hook yet: stop the lease sweeper ourselves
+        asyncio.run_coroutine_threadsafe(srv.server.context.fleet.stop_sweeper(), srv._loop).result(5)
+
+
+def test_bad_fleet_calls_are_invalid_argument_and_in_the_per_call_log(tmp_path):
+    """Inside `cloud serve` too: an undecodable body and a lease id past int64 are INVALID_ARGUMENT (they
+    were UNKNOWN) and each call is in the per-call log like any other (issue 24 item 2)."""
+    log = tmp_path / "calls.jsonl"
+    env = {
+        "FLEETPILOT_CLOUD_SERVER_STATE_DIR": str(tmp_path),
+        "FLEETPILOT_CLOUD_SERVER_LISTEN": "127.0.0.1:0",
+        "FLEETPILOT_CLOUD_SERVER_SHUTDOWN_GRACE_S": "0",
+    }
+    vehicles = VehicleStore(tmp_path)
+    token = vehicles.add_vehicle("car1")
+    vehicles.close()
+    service = "/" + pb2.DESCRIPTOR.services_by_name["Fleet"].full_name
+    huge = pb2.FleetProgressRequest(vehicle_id="car1", lease_id=2**63, progress=0.5).SerializeToString()
+    setup_logging(str(log), "info")  # what `cloud serve` does; ServerThread leaves logging alone
+    try:
+        _bad_calls(env, token, service, huge)
+    finally:
+        logger = logging.getLogger(LOGGER_NAME)
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+            h.close()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    logged = {(c.get("method"), c.get("status")) for c in calls if c.get("msg") == "rpc"}
+    assert (f"{service}/Heartbeat", "INVALID_ARGUMENT") in logged
+    assert (f"{service}/ReportProgress", "INVALID_ARGUMENT") in logged
+
+
+def _bad_calls(env: dict, token: str, service: str, huge: bytes) -> None:
+    with ServerThread(load_config(env=env), extra_services=[register]) as srv:
+
+        async def call(method: str, body: bytes) -> str:
+            async with aio.insecure_channel(srv.target) as channel:
+                try:
+                    await channel.unary_unary(f"{service}/{method}")(
+                        body, metadata=(("authorization", f"Bearer {token}"),), timeout=10
+                    )
+                    return "OK"
+                except grpc.RpcError as exc:
+                    return exc.code().name
+
+        assert asyncio.run(call("Heartbeat", b"\xff\xff\xff\xff")) == "INVALID_ARGUMENT"
+        assert asyncio.run(call("ReportProgress", huge)) == "INVALID_ARGUMENT"
         asyncio.run_coroutine_threadsafe(srv.server.context.fleet.stop_sweeper(), srv._loop).result(5)
