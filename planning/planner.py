@@ -135,14 +135,7 @@ class Planner:
         if last is not None and (stamp - last.stamp_ns) * 1e-9 <= self.p.frame_hold_max_s + 1e-9:
             held = last.restamped(stamp)
             return dataclasses.replace(held, debug=dict(last.debug, held_for=reason))
-        window = (
-            (None, None)
-            if self.prev_s is None
-            else (self.prev_s - self.p.route_window_back, self.prev_s + self.p.route_window_ahead)
-        )
-        s_arr, d_arr = self.route.project(np.array([[ego.x, ego.y]]), *window)
-        s0, d0 = float(s_arr[0]), float(d_arr[0])
-        heading_err = float(wrap_angle(ego.yaw - float(self.route.heading_at(s0))))
+        s0, d0, heading_err = self._where_on_route(ego)
         v0 = max(float(ego.speed), 0.0)
         length = max(self.p.lookahead_min, self.p.horizon_s * v0 + 10.0)
         path = build_path(
@@ -150,11 +143,9 @@ class Planner:
         )
         return self._fallback(path, v0, stamp, f"no usable camera frame ({reason})")
 
-    def _plan_frame(self, perception: PerceptionOutput, ego: EgoState, stamp: int) -> Trajectory:
-        grid = perception.grid
-        p, emb = self.p, self.emb
-
-        # Where are we on the route? Search near the last position so loops do not confuse us.
+    def _where_on_route(self, ego: EgoState) -> tuple[float, float, float]:
+        """(s, d, heading error) of the ego on the route, searched near the last position so that loops
+        do not confuse us."""
         window = (
             (None, None)
             if self.prev_s is None
@@ -162,8 +153,14 @@ class Planner:
         )
         s_arr, d_arr = self.route.project(np.array([[ego.x, ego.y]]), *window)
         s0, d0 = float(s_arr[0]), float(d_arr[0])
+        return s0, d0, float(wrap_angle(ego.yaw - float(self.route.heading_at(s0))))
+
+    def _plan_frame(self, perception: PerceptionOutput, ego: EgoState, stamp: int) -> Trajectory:
+        grid = perception.grid
+        p, emb = self.p, self.emb
+
+        s0, d0, heading_err = self._where_on_route(ego)
         self.prev_s = s0
-        heading_err = float(wrap_angle(ego.yaw - float(self.route.heading_at(s0))))
         v0 = max(float(ego.speed), 0.0)
         v_cap = min(self.route.map.speed_limit, emb.max_speed)
         front = self.fp.front - emb.safety_margin  # base_link → physical front bumper
