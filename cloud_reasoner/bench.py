@@ -159,6 +159,7 @@ def run_bench(clients: list[int], duration_s: float = 5.0, warmup_s: float = 1.0
             "FLEETPILOT_CLOUD_SERVER_LOG_FILE": str(tmp / "server.log"),
             "FLEETPILOT_CLOUD_SERVER_REFLECTION": "0",
             "FLEETPILOT_CLOUD_SERVER_WORKERS": str(workers),
+            "FLEETPILOT_CLOUD_FLEET_ENABLED": "false",  # the Reasoner alone (and workers > 1 allowed)
         }
         result: dict = {"reason": {}, "echo": {}, "reason_fraction_of_echo": {}}
         echo_proc, echo_port = _start_echo_process(tmp)

@@ -5,12 +5,23 @@
     state_dir = ""                  # "" = $XDG_STATE_HOME/fleetpilot/cloud (~/.local/state/...)
     max_message_bytes = 4194304     # larger requests are refused with RESOURCE_EXHAUSTED
     max_concurrent_rpcs = 256       # more RPCs at once (per worker) are refused with RESOURCE_EXHAUSTED
-    workers = 1                     # processes sharing the port (SO_REUSEPORT); >1 only without plugins
+    workers = 1                     # processes sharing the port (SO_REUSEPORT); >1 only with [fleet]
+                                    # enabled = false and no plugins (they keep state in the process)
     reflection = true               # server reflection, so grpcurl works without the .proto files
     shutdown_grace_s = 1.0          # NOT_SERVING this long before in-flight RPCs get cancelled
     log_file = ""                   # JSON lines; "" = stderr
     log_level = "info"
     plugins = []                    # "module:function" hooks adding more services (see server.py)
+
+    [fleet]                         # the Fleet service (idle-time compute) on the same server
+    enabled = true
+    lease_ttl_s = 600.0             # a lease's deadline
+    liveness_s = 0.0                # > 0: re-issue the leases of a vehicle silent this long (s)
+    sweep_period_s = 1.0            # how often expired leases are looked for
+    trust_after = 10                # consecutive valid results after which a vehicle is trusted
+    spot_check = 0.1                # a trusted vehicle's job is still replicated this often
+    seed = 0                        # of the spot checks
+    blob_quota_bytes = 268435456    # per vehicle; more uploads are refused with RESOURCE_EXHAUSTED
 
     [tls]                           # TLS when cert_file and key_file are set
     cert_file = ""
@@ -29,7 +40,9 @@
     temperature = 0.0
 
 Environment: FLEETPILOT_CLOUD_<SECTION>_<KEY>, e.g. FLEETPILOT_CLOUD_SERVER_LISTEN=127.0.0.1:0,
-FLEETPILOT_CLOUD_REASONER_BACKEND=openai. Lists are comma-separated.
+FLEETPILOT_CLOUD_REASONER_BACKEND=openai, FLEETPILOT_CLOUD_FLEET_LEASE_TTL_S=60. Lists are comma-separated.
+Fleet blobs (data shards, models) travel in one message: serve them with max_message_bytes above the
+largest blob (the Fleet's own limit is 16 MiB).
 """
 
 from __future__ import annotations
@@ -89,11 +102,30 @@ class OpenAIConfig:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    enabled: bool = True
+    lease_ttl_s: float = 600.0
+    liveness_s: float = 0.0
+    sweep_period_s: float = 1.0
+    trust_after: int = 10
+    spot_check: float = 0.1
+    seed: int = 0
+    blob_quota_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not (self.lease_ttl_s > 0 and self.sweep_period_s > 0 and self.liveness_s >= 0):
+            raise ConfigError("[fleet] lease_ttl_s and sweep_period_s must be > 0, liveness_s >= 0")
+        if not 0.0 <= self.spot_check <= 1.0 or self.trust_after < 0 or self.blob_quota_bytes < 0:
+            raise ConfigError("[fleet] spot_check must be in [0, 1], trust_after and blob_quota_bytes >= 0")
+
+
+@dataclass(frozen=True)
 class CloudConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     reasoner: ReasonerConfig = field(default_factory=ReasonerConfig)
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
 
     def state_path(self) -> Path:
         return resolve_state_dir(self.server.state_dir)

@@ -1,12 +1,14 @@
-"""The cloud service: a grpc.aio server with health, reflection, auth, limits, JSON logs, and the
-Reasoner service. Other services (Fleet, later OTA) plug in with the same auth and lifecycle:
+"""The cloud service: one grpc.aio server with health, reflection, auth, limits, JSON logs, the
+Reasoner service and (with [fleet] enabled, the default) the Fleet service. More services plug in with
+the same auth, per-call log and lifecycle:
 
     def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-        fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(ctx.state_dir), server)
-        return [fleet_pb2.DESCRIPTOR.services_by_name["Fleet"].full_name]
+        my_pb2_grpc.add_MyServicer_to_server(MyServicer(ctx.state_dir), server)
+        ctx.on_shutdown.append(my_async_close)            # awaited at graceful shutdown
+        return [my_pb2.DESCRIPTOR.services_by_name["My"].full_name]
 
     build_server(config, extra_services=[register])      # from Python, or
-    [server] plugins = ["cloud_reasoner.fleet.service:register"]   # in the config file
+    [server] plugins = ["my_package.my_module:register"]   # in the config file
 
 Inside a servicer, `await cloud_reasoner.auth.require_vehicle(context, claimed=request.vehicle_id)`
 gives the authenticated vehicle (PERMISSION_DENIED when the request claims another).
@@ -29,9 +31,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -66,9 +68,28 @@ class ServiceContext:
     state_dir: Path
     vehicles: VehicleStore
     authenticator: Authenticator
+    # awaited in order at graceful shutdown, after in-flight RPCs ended (stop sweepers, close stores)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 ServicePlugin = Callable[[aio.Server, ServiceContext], Iterable[str]]
+
+
+# Services of the server itself, by config section: section name → the plugin that adds it.
+BUILTIN_SERVICES = {"fleet": "cloud_reasoner.fleet.server:register"}
+# older names of a built-in plugin, which a config file may still list in [server] plugins
+_BUILTIN_ALIASES = {"cloud_reasoner.fleet.service:register": "cloud_reasoner.fleet.server:register"}
+
+
+def service_plugins(config: CloudConfig) -> list[str]:
+    """The plugin specs a server with this config runs: the enabled built-in services, then [server]
+    plugins (a built-in listed there too runs once)."""
+    specs = [spec for section, spec in BUILTIN_SERVICES.items() if getattr(config, section).enabled]
+    for spec in config.server.plugins:
+        spec = _BUILTIN_ALIASES.get(spec, spec)
+        if spec not in specs:
+            specs.append(spec)
+    return specs
 
 
 def load_plugin(spec: str) -> ServicePlugin:
@@ -271,7 +292,8 @@ class CloudServer:
         self.vehicles = VehicleStore(self.state_dir)
         self.authenticator = Authenticator(self.vehicles)
         self.context = ServiceContext(config, self.state_dir, self.vehicles, self.authenticator)
-        self._extra = list(extra_services) + [load_plugin(p) for p in config.server.plugins]
+        self._extra = [load_plugin(p) for p in service_plugins(config)]
+        self._extra += [p for p in extra_services if p not in self._extra]
         self._backend = backend
         self.server: aio.Server | None = None
         self.health: health.aio.HealthServicer | None = None
@@ -335,6 +357,8 @@ class CloudServer:
         await self.health.enter_graceful_shutdown()
         await asyncio.sleep(grace)
         await self.server.stop(grace)
+        for hook in self.context.on_shutdown:
+            await hook()
         self.reasoner.close()
         self.vehicles.close()
         log_event("stopped")
@@ -361,13 +385,15 @@ async def serve(
     With [server] workers = N > 1 this process starts N - 1 more worker processes on the same port
     (SO_REUSEPORT: the kernel spreads connections over them) and forwards SIGTERM/SIGINT to them.
     Python runs one request at a time per process, so workers are how one machine uses its cores. Not
-    with plugins: they may keep state in memory (a sweeper, caches) that must exist once."""
+    with the Fleet service or plugins: they keep state in memory (a lease sweeper, caches) that must
+    exist once."""
     workers = config.server.workers
     if workers < 1:
         raise ValueError(f"[server] workers must be >= 1, got {workers}")
-    if workers > 1 and (extra_services or config.server.plugins):
+    if workers > 1 and (extra_services or service_plugins(config)):
         raise ValueError(
-            "[server] workers > 1 is only supported without plugins (they may keep in-process state)"
+            "[server] workers > 1 needs [fleet] enabled = false and no plugins "
+            "(they keep state in the process, which must exist once)"
         )
     setup_logging(config.server.log_file, config.server.log_level)
     server = build_server(config, extra_services)

@@ -248,6 +248,7 @@ class EmbeddedCloud:
                 "FLEETPILOT_CLOUD_SERVER_LOG_LEVEL", "warning"
             ),
             "FLEETPILOT_CLOUD_SERVER_REFLECTION": "false",
+            "FLEETPILOT_CLOUD_FLEET_ENABLED": "false",  # this stand-in cloud answers System 2 only
         }
         backend = None
         if self.fault is not None:

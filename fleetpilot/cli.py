@@ -422,4 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m fleetpilot.cli`: run the imported module's main, so that the UsageError sub-commands raise
+    # (fleetpilot.cli.UsageError) is the class caught here, not a second copy in __main__.
+    from fleetpilot.cli import main as _main
+
+    sys.exit(_main())

@@ -30,10 +30,14 @@ def cmd_cloud_serve(args: argparse.Namespace) -> int:
     import contextlib
 
     from cloud_reasoner.server import serve
+    from fleetpilot.cli import UsageError
 
     config = _config(args)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, port_file=args.port_file, config_file=args.config and str(args.config)))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, port_file=args.port_file, config_file=args.config and str(args.config)))
+    except ValueError as exc:  # settings only the assembled server can check (workers, TLS, plugins)
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -86,25 +90,39 @@ def cmd_bench_cloud(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    """Add this area's commands to the top-level sub-parsers and its benchmarks to `fleetpilot bench`."""
-    cloud = sub.add_parser("cloud", help="the System 2 cloud service").add_subparsers(
-        dest="action", required=True
-    )
+SERVE_HELP = (
+    "run the cloud server (Reasoner, Fleet, health, reflection) until SIGTERM/SIGINT (graceful shutdown)"
+)
 
-    serve = cloud.add_parser("serve", help="run the gRPC service until SIGTERM/SIGINT (graceful shutdown)")
+
+def add_serve_command(group: argparse._SubParsersAction) -> None:
+    """`serve`: the one cloud server, every service configured by the config file (also `fleet serve`)."""
+    serve = group.add_parser("serve", help=SERVE_HELP, description=SERVE_HELP)
     serve.add_argument("--config", type=Path, help="TOML config file (see cloud_reasoner/README.md)")
     serve.add_argument("--listen", help="HOST:PORT (default from config: 127.0.0.1:50051)")
     serve.add_argument("--state-dir", type=Path, help="folder of the SQLite state (default from config)")
     serve.add_argument("--port-file", help="write the bound port here once serving (useful with port 0)")
     serve.set_defaults(func=cmd_cloud_serve)
 
-    add = cloud.add_parser("add-vehicle", help="register a vehicle and print its token (once)")
+
+def add_add_vehicle_command(group: argparse._SubParsersAction) -> None:
+    """`add-vehicle`: one token table for every service of the server (also `fleet add-vehicle`)."""
+    add = group.add_parser("add-vehicle", help="register a vehicle and print its token (once)")
     add.add_argument("name")
     add.add_argument("--state-dir", type=Path)
     add.add_argument("--config", type=Path)
     add.add_argument("--rotate", action="store_true", help="replace the token of an existing vehicle")
     add.set_defaults(func=cmd_cloud_add_vehicle)
+
+
+def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add this area's commands to the top-level sub-parsers and its benchmarks to `fleetpilot bench`."""
+    cloud = sub.add_parser("cloud", help="the System 2 cloud service").add_subparsers(
+        dest="action", required=True
+    )
+
+    add_serve_command(cloud)
+    add_add_vehicle_command(cloud)
 
     cloud.add_parser("codegen", help="generate the gRPC stubs from cloud_reasoner/protos").set_defaults(
         func=cmd_cloud_codegen

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_STATE_DIR = Path("runs/fleet")
-
 
 def _fraction(text: str) -> float:
     try:
@@ -51,30 +49,12 @@ def cmd_fleet_simulate(args: argparse.Namespace) -> int:
 def cmd_fleet_status(args: argparse.Namespace) -> int:
     from cloud_reasoner.fleet.status import print_status
     from fleetpilot.cli import UsageError
+    from fleetpilot.cli_cloud import _config
 
-    db = args.state_dir / "fleet.sqlite"
+    db = _config(args).state_path() / "fleet.sqlite"
     if not db.is_file():
-        raise UsageError(f"no fleet database at {db} (use --state-dir)")
+        raise UsageError(f"no fleet database at {db} (use --state-dir or --config)")
     print_status(db, as_json=args.json_out)
-    return 0
-
-
-def cmd_fleet_serve(args: argparse.Namespace) -> int:
-    from cloud_reasoner.fleet.server import main
-
-    argv = ["--db", str(args.state_dir / "fleet.sqlite"), "--listen", args.listen]
-    argv += ["--lease-ttl", str(args.lease_ttl)]
-    return main(argv)
-
-
-def cmd_fleet_add_vehicle(args: argparse.Namespace) -> int:
-    from cloud_reasoner.fleet.store import SqliteFleetStore
-
-    store = SqliteFleetStore(args.state_dir / "fleet.sqlite")
-    try:
-        print(store.add_token(args.name))
-    finally:
-        store.close()
     return 0
 
 
@@ -110,17 +90,13 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     sim.set_defaults(func=cmd_fleet_simulate)
 
     status = fleet.add_parser("status", help="jobs by state, vehicles, credits")
-    status.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    status.add_argument("--state-dir", type=Path, help="the server's state folder (default from config)")
+    status.add_argument("--config", type=Path, help="the server's TOML config file")
     status.add_argument("--json", dest="json_out", action="store_true", help="print JSON")
     status.set_defaults(func=cmd_fleet_status)
 
-    serve = fleet.add_parser("serve", help="stand-alone Fleet server (until it is part of `cloud serve`)")
-    serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    serve.add_argument("--listen", default="127.0.0.1:50061")
-    serve.add_argument("--lease-ttl", type=float, default=600.0)
-    serve.set_defaults(func=cmd_fleet_serve)
+    # The Fleet service is part of the one cloud server: these are the same commands as `cloud ...`.
+    from fleetpilot.cli_cloud import add_add_vehicle_command, add_serve_command
 
-    add = fleet.add_parser("add-vehicle", help="print a new token for a vehicle (stand-alone server)")
-    add.add_argument("name")
-    add.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    add.set_defaults(func=cmd_fleet_add_vehicle)
+    add_serve_command(fleet)
+    add_add_vehicle_command(fleet)

@@ -82,7 +82,6 @@ class LocalFleetService:
 
     def start(self) -> LocalFleetService:
         from cloud_reasoner.config import load_config
-        from cloud_reasoner.fleet.server import register
         from cloud_reasoner.server import ServerThread
         from cloud_reasoner.vehicle_store import VehicleStore
 
@@ -105,10 +104,9 @@ class LocalFleetService:
             from cloud_reasoner.server import ServerProcess
 
             self._store = SqliteFleetStore(self.state_dir / "fleet.sqlite")  # creates the schema first
-            env["FLEETPILOT_CLOUD_SERVER_PLUGINS"] = "cloud_reasoner.fleet.server:register"
             self._proc = ServerProcess(self.state_dir, env=env)
             return self
-        self._srv = ServerThread(load_config(env=env), extra_services=[register]).start()
+        self._srv = ServerThread(load_config(env=env)).start()
         store = self.store
         release_many = store.release_many
 

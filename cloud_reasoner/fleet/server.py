@@ -163,42 +163,25 @@ if __name__ == "__main__":
 # --- inside the System 2 server (`fleetpilot cloud serve`) -------------------------------------------
 
 
-def env_settings(env: dict[str, str] | None = None) -> dict:
-    """Fleet settings for the plugin from FLEETPILOT_FLEET_* (the cloud config file has no fleet section
-    yet): LEASE_TTL_S (600), LIVENESS_S (unset: deadlines only), SWEEP_PERIOD_S (1), TRUST_AFTER (10),
-    SPOT_CHECK (0.1), SEED (0)."""
-    env = dict(os.environ if env is None else env)
-
-    def get(name: str, cast, default):
-        raw = env.get(f"FLEETPILOT_FLEET_{name}")
-        if raw is None or raw == "":
-            return default
-        try:
-            return cast(raw)
-        except ValueError:
-            raise ValueError(f"FLEETPILOT_FLEET_{name}={raw!r} is not a valid {cast.__name__}") from None
-
-    return {
-        "lease_ttl_s": get("LEASE_TTL_S", float, 600.0),
-        "liveness_s": get("LIVENESS_S", float, None),
-        "sweep_period_s": get("SWEEP_PERIOD_S", float, 1.0),
-        "config": StoreConfig(
-            trust_after=get("TRUST_AFTER", int, 10),
-            spot_check_probability=get("SPOT_CHECK", float, 0.1),
-            spot_check_seed=get("SEED", int, 0),
-        ),
-    }
+def store_config(fleet) -> StoreConfig:
+    """The store settings of a [fleet] config section (cloud_reasoner.config.FleetConfig)."""
+    return StoreConfig(
+        trust_after=fleet.trust_after,
+        spot_check_probability=fleet.spot_check,
+        spot_check_seed=fleet.seed,
+        blob_quota_bytes=fleet.blob_quota_bytes,
+    )
 
 
 def register(server: grpc.aio.Server, ctx) -> list[str]:
-    """Plugin for cloud_reasoner.server (`build_server(config, extra_services=[register])` or
-    `[server] plugins = ["cloud_reasoner.fleet.server:register"]`): the Fleet service on the same
-    server, authenticated by its AuthInterceptor and vehicle tokens; state in <state_dir>/fleet.sqlite."""
+    """The Fleet service inside the cloud server (cloud_reasoner.server adds it when [fleet] enabled):
+    authenticated by its interceptor and vehicle tokens, settings from the [fleet] section, state in
+    <state_dir>/fleet.sqlite, the lease sweeper stopped and the store closed at shutdown."""
     from cloud_reasoner.auth import current_vehicle
     from cloud_reasoner.fleet.service import pb2
 
-    settings = env_settings()
-    store = SqliteFleetStore(Path(ctx.state_dir) / "fleet.sqlite", settings["config"])
+    fleet = ctx.config.fleet
+    store = SqliteFleetStore(Path(ctx.state_dir) / "fleet.sqlite", store_config(fleet))
 
     def authenticate(metadata) -> str | None:
         # the interceptor already authenticated this call; the lookup is the fallback
@@ -207,11 +190,17 @@ def register(server: grpc.aio.Server, ctx) -> list[str]:
     runtime = FleetRuntime(
         store,
         authenticate,
-        lease_ttl_s=settings["lease_ttl_s"],
-        sweep_period_s=settings["sweep_period_s"],
-        liveness_s=settings["liveness_s"],
+        lease_ttl_s=fleet.lease_ttl_s,
+        sweep_period_s=fleet.sweep_period_s,
+        liveness_s=fleet.liveness_s or None,
     )
     runtime.attach(server)
     runtime.start_sweeper()  # called from CloudServer.start(), inside the server's event loop
     ctx.fleet = runtime  # so the embedding code (tests, status) can reach the store
+
+    async def stop() -> None:
+        await runtime.stop_sweeper()
+        store.close()
+
+    ctx.on_shutdown.append(stop)
     return [pb2.DESCRIPTOR.services_by_name["Fleet"].full_name]

@@ -195,13 +195,12 @@ class ServerProcess:
             {
                 "FLEETPILOT_CLOUD_SERVER_STATE_DIR": str(self.state_dir),
                 "FLEETPILOT_CLOUD_SERVER_LISTEN": listen,
-                "FLEETPILOT_CLOUD_SERVER_PLUGINS": "cloud_reasoner.fleet.server:register",
                 "FLEETPILOT_CLOUD_SERVER_LOG_LEVEL": "warning",  # no JSON line per RPC at this rate
                 "FLEETPILOT_CLOUD_SERVER_SHUTDOWN_GRACE_S": "0",
-                "FLEETPILOT_FLEET_LEASE_TTL_S": str(self.lease_ttl_s),
-                "FLEETPILOT_FLEET_LIVENESS_S": str(self.liveness_s),
-                "FLEETPILOT_FLEET_SWEEP_PERIOD_S": str(sweep),
-                "FLEETPILOT_FLEET_SEED": str(self.seed),
+                "FLEETPILOT_CLOUD_FLEET_LEASE_TTL_S": str(self.lease_ttl_s),
+                "FLEETPILOT_CLOUD_FLEET_LIVENESS_S": str(self.liveness_s),
+                "FLEETPILOT_CLOUD_FLEET_SWEEP_PERIOD_S": str(sweep),
+                "FLEETPILOT_CLOUD_FLEET_SEED": str(self.seed),
             }
         )
         return [sys.executable, "-m", "cloud_reasoner.server", "--port-file", str(port_file)], env

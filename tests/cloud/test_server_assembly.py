@@ -68,7 +68,11 @@ def test_two_worker_processes_share_the_port_and_stop_on_sigterm(tmp_path):
     store = VehicleStore(tmp_path / "state")
     token = store.add_vehicle("car1")
     store.close()
-    env = {"FLEETPILOT_CLOUD_SERVER_WORKERS": "2", "FLEETPILOT_CLOUD_SERVER_LOG_FILE": str(tmp_path / "log")}
+    env = {
+        "FLEETPILOT_CLOUD_SERVER_WORKERS": "2",
+        "FLEETPILOT_CLOUD_SERVER_LOG_FILE": str(tmp_path / "log"),
+        "FLEETPILOT_CLOUD_FLEET_ENABLED": "false",  # the Fleet keeps a lease sweeper: one process only
+    }
     proc = ServerProcess(tmp_path / "state", env=env).start()
     try:
         # separate channels (connections) are spread over the workers by the kernel; all must answer

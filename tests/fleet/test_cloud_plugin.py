@@ -1,4 +1,5 @@
-"""The Fleet service inside the System 2 server (cloud_reasoner.server), with its vehicle tokens."""
+"""The Fleet service inside the cloud server (cloud_reasoner.server, [fleet] enabled by default), with its
+vehicle tokens; the server stops its lease sweeper and closes its store at shutdown."""
 
 import asyncio
 import json
@@ -13,7 +14,6 @@ pytest.importorskip("cloud_reasoner.server")
 from cloud_reasoner.config import load_config
 from cloud_reasoner.fleet.client import FleetSyncClient
 from cloud_reasoner.fleet.jobs import SEGMENT_STATS, JobSpec
-from cloud_reasoner.fleet.server import register
 from cloud_reasoner.fleet.service import pb2
 from cloud_reasoner.logs import LOGGER_NAME, setup_logging
 from cloud_reasoner.server import ServerThread
@@ -32,7 +32,7 @@ def test_fleet_rpcs_through_the_cloud_server(tmp_path):
     vehicles = VehicleStore(tmp_path)
     tokens = {name: vehicles.add_vehicle(name) for name in ("car1", "car2")}
     vehicles.close()
-    with ServerThread(load_config(env=env), extra_services=[register]) as srv:
+    with ServerThread(load_config(env=env)) as srv:
         store = srv.server.context.fleet.store
         digest = store.put_blobs([b"shard"])[0]
         store.add_jobs([(JobSpec("j0", SEGMENT_STATS, digest, {}), 1.0)], 0)
@@ -50,8 +50,6 @@ def test_fleet_rpcs_through_the_cloud_server(tmp_path):
         assert car1.submit(lease.lease_id, fake_result(0), 1.0) == ("pending", False)
         car1.close()
         car2.close()
-        # the cloud server has no plugin shutdown hook yet: stop the lease sweeper ourselves
-        asyncio.run_coroutine_threadsafe(srv.server.context.fleet.stop_sweeper(), srv._loop).result(5)
 
 
 def test_bad_fleet_calls_are_invalid_argument_and_in_the_per_call_log(tmp_path):
@@ -85,7 +83,7 @@ def test_bad_fleet_calls_are_invalid_argument_and_in_the_per_call_log(tmp_path):
 
 
 def _bad_calls(env: dict, token: str, service: str, huge: bytes) -> None:
-    with ServerThread(load_config(env=env), extra_services=[register]) as srv:
+    with ServerThread(load_config(env=env)) as srv:
 
         async def call(method: str, body: bytes) -> str:
             async with aio.insecure_channel(srv.target) as channel:
@@ -99,4 +97,3 @@ def _bad_calls(env: dict, token: str, service: str, huge: bytes) -> None:
 
         assert asyncio.run(call("Heartbeat", b"\xff\xff\xff\xff")) == "INVALID_ARGUMENT"
         assert asyncio.run(call("ReportProgress", huge)) == "INVALID_ARGUMENT"
-        asyncio.run_coroutine_threadsafe(srv.server.context.fleet.stop_sweeper(), srv._loop).result(5)
