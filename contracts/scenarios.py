@@ -122,6 +122,12 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+# The seeds a user may give a run: 0 … 2^32 − 1. Every seed in it is a distinct world (sim/seeding.py);
+# the bound keeps a seed exact in every consumer (JSON readers that use doubles, int64 ROS parameters,
+# 32-bit seeding APIs), so a failure reported with its seed can always be replayed.
+SEED_MAX = 2**32 - 1
+
+
 class UnknownScenario(ValueError):
     pass
 

@@ -17,27 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from contracts import scenarios
+from contracts.errors import ModelFileError
 from fleetpilot import trajectory_baseline
 from fleetpilot.atomic_file import atomic_write_text
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as a message, exit code 2."""
-
-
-def parse_seed_range(text: str) -> range:
-    """'A:B' → range(A, B) (B exclusive, like Python slices); 'N' → range(N, N + 1)."""
-    try:
-        if ":" in text:
-            a, b = text.split(":", 1)
-            seeds = range(int(a), int(b))
-        else:
-            seeds = range(int(text), int(text) + 1)
-    except ValueError:
-        raise UsageError(f"seeds must look like A:B or N (integers), got {text!r}") from None
-    if len(seeds) == 0:
-        raise UsageError(f"seed range {text!r} is empty (B is exclusive: use A:B with B > A)")
-    return seeds
+from fleetpilot.cli_checks import (
+    UsageError,
+    check_output_paths,
+    check_perception_model,
+    parse_seed_range,
+    seed,
+)
 
 
 def write_json(data: dict, path: Path | None) -> None:
@@ -71,10 +60,13 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
         raise UsageError("--cloud-fault needs the cloud: drop --no-cloud")
     if args.direct and not entry.direct:
         raise UsageError(f"{args.name}: {entry.direct_refusal}")
+    if args.record is not None and args.direct:
+        raise UsageError("--record writes the run's ROS 2 messages; a --direct run has none (drop --direct)")
     if args.record is not None and not entry.records:
         raise UsageError(
             f"--record writes one robot's namespace; {args.name} has several (not supported yet)"
         )
+    check_perception_model()
     from fleetpilot.scenario_run import run_scenario
 
     result = run_scenario(
@@ -118,9 +110,11 @@ def cmd_scenario_sweep(args: argparse.Namespace) -> int:
             baseline = trajectory_baseline.load(args.baseline)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    seeds = parse_seed_range(args.seeds)
+    check_perception_model()
     report = sweep(
         names,
-        parse_seed_range(args.seeds),
+        seeds,
         repeat=args.repeat,
         direct=args.direct,
         jobs=args.jobs,
@@ -153,6 +147,7 @@ def cmd_eval_perception(args: argparse.Namespace) -> int:
     from perception.evaluate import evaluate
 
     seeds = parse_seed_range(args.seeds)
+    check_perception_model(args.model)
     result = evaluate(list(seeds), model_path=args.model, threads=args.threads, profile=args.profile)
     write_json(result, args.json)
     return 0
@@ -172,6 +167,7 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
 
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
+    check_perception_model()
     if args.robot == "humanoid":
         if args.background_job or args.system2_ab:
             raise UsageError("--background-job and --system2-ab are car benchmarks")
@@ -225,14 +221,22 @@ def cmd_bench_preempt(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
+    from fleetpilot_bringup.graphs import GraphError, get_graph
+
     from fleetpilot.launcher import launch
 
+    try:
+        get_graph(args.graph)
+    except GraphError as exc:
+        raise UsageError(str(exc)) from None
+    check_perception_model()
     return int(launch(args.graph))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from fleetpilot.demo import run_demo
 
+    check_perception_model()
     return int(run_demo(out_root=args.out, seed=args.seed, direct=args.direct))
 
 
@@ -249,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_parser("list", help="list scenario names").set_defaults(func=cmd_scenario_list)
     run = scenario.add_parser("run", help="run one scenario headless in lockstep through the ROS 2 graph")
     run.add_argument("name")
-    run.add_argument("--seed", type=int, required=True)
+    run.add_argument("--seed", type=seed, required=True, help="0 … 2^32 − 1")
     run.add_argument("--json", type=Path, help="write metrics JSON here (default: stdout)")
     run.add_argument("--record", type=Path, help="write the run's ROS 2 messages as MCAP")
     run.add_argument("--plot", type=Path, help="draw map, route, driven path and events as PNG")
@@ -324,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument(
         "--robot", choices=("car", "humanoid"), default="car", help="which graph: car_sim or humanoid_sim"
     )
-    loop.add_argument("--seed", type=int, default=0)
+    loop.add_argument("--seed", type=seed, default=0)
     loop.add_argument("--json", type=Path)
     loop.add_argument(
         "--background-job",
@@ -379,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the car scenarios headless and write a run folder")
     demo.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run folder")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=seed, default=0)
     demo.add_argument("--direct", action="store_true", help="without ROS 2")
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -399,8 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
+        check_output_paths(args)  # before the run, not after it is lost
         return int(args.func(args))
-    except UsageError as exc:
+    except (UsageError, ModelFileError) as exc:  # a model file is the user's to fix, like an argument
         print(f"fleetpilot: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

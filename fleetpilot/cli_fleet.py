@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fleetpilot.cli_checks import seed
+
 
 def _fraction(text: str) -> float:
     try:
@@ -69,7 +71,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     sim.add_argument("--churn", type=_fraction, default=0.0, help="fraction of vehicles that vanish mid-job")
     sim.add_argument("--malicious", type=_fraction, default=0.0, help="fraction returning wrong results")
     sim.add_argument("--kill-server-at", type=float, help="kill -9 the server S seconds in, then restart it")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=seed, default=0)
     sim.add_argument("--json", type=Path, help="also write the report here")
     sim.add_argument("--units-per-lease", type=int, default=8, help="work units handed out per LeaseJob")
     sim.add_argument("--lease-ttl", type=float, default=10.0, help="lease deadline in seconds")

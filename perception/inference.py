@@ -13,9 +13,20 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from contracts.errors import ModelFileError
+
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "segnet.onnx"
 REBUILD_HINT = "rebuild it with `fleetpilot train perception` (see perception/models/MODEL_CARD.md)"
+
+
+def load_session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
+    """An ONNX Runtime session on the CPU; a file it cannot load (truncated, not ONNX) → ModelFileError."""
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises InvalidProtobuf, InvalidGraph, Fail, ... (no common base)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path} is not a loadable ONNX model ({first_line})") from None
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -36,10 +47,8 @@ class SegmentationModel:
     def __init__(self, path: Path | str | None = None, threads: int = 1) -> None:
         self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
         if not self.path.is_file():
-            raise FileNotFoundError(f"segmentation model not found at {self.path}; {REBUILD_HINT}")
-        self.session = ort.InferenceSession(
-            str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
-        )
+            raise ModelFileError(f"segmentation model not found at {self.path}; {REBUILD_HINT}")
+        self.session = load_session(self.path, session_options(threads))
         inp = self.session.get_inputs()[0]
         if inp.shape and isinstance(inp.shape[0], str):
             # One frame at a time: pinning the symbolic batch axis to 1 lets ONNX Runtime fold the
@@ -47,10 +56,10 @@ class SegmentationModel:
             # (0.72 vs 1.0 ms p50 on 2 threads here; classes unchanged, confidences within 2e-6).
             so = session_options(threads)
             so.add_free_dimension_override_by_name(inp.shape[0], 1)
-            self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+            self.session = load_session(self.path, so)
             inp = self.session.get_inputs()[0]
         if inp.type != "tensor(uint8)" or len(inp.shape) != 4:
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.path}: expected an NHWC uint8 'image' input, found {inp.type} {inp.shape}"
             )
         self.input_name = inp.name

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.errors import ModelFileError
 from contracts.messages import Proprioception
 
 OBS_DIM = 44
@@ -125,22 +126,24 @@ class LocomotionPolicy:
     def __init__(self, model_path: str | Path | None = None, threads: int = 1):
         import onnxruntime as ort
 
+        from perception.inference import load_session
+
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             if model_path is not None:
-                raise FileNotFoundError(f"locomotion model {path} does not exist")
+                raise ModelFileError(f"locomotion model {path} does not exist")
             path = self._generate_default(path)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.model_path = path
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = load_session(path, opts)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or inputs[0].shape[-1] != OBS_DIM or outputs[0].shape[-1] != ACT_DIM:
-            raise ValueError(
+            raise ModelFileError(
                 f"{path} is not the locomotion policy: inputs {[(i.name, i.shape) for i in inputs]}, "
                 f"outputs {[(o.name, o.shape) for o in outputs]}"
             )
@@ -165,7 +168,7 @@ class LocomotionPolicy:
 
             return export(path)
         except (ImportError, OSError, ValueError) as e:
-            raise FileNotFoundError(
+            raise ModelFileError(
                 f"locomotion model {path} is missing and could not be generated ({e}); "
                 "run `python -m planning.locomotion_export` (needs the onnx package and pybullet)"
             ) from e

@@ -52,7 +52,7 @@ def test_scenario_list_names_the_car_scenarios():
     "args, message",
     [
         (("scenario", "run", "no_such_scenario", "--seed", "0"), "unknown scenario"),
-        (("scenario", "run", "car_lane_follow", "--seed", "x"), "invalid int value"),
+        (("scenario", "run", "car_lane_follow", "--seed", "x"), "seeds must be integers"),
         (("eval", "perception", "--seeds", "5:5"), "empty"),
         (("eval", "perception", "--seeds", "a:b"), "seeds must look like"),
         (("bench", "loop", "--frames", "3"), "at least 10"),
@@ -60,6 +60,17 @@ def test_scenario_list_names_the_car_scenarios():
         (("bench", "preempt", "--repeats", "0"), "at least 1"),
         (("scenario", "sweep", "--seeds", "0:1", "--baseline", "/nonexistent/b.json"), "no baseline at"),
         (("scenario", "sweep", "--seeds", "0:1", "--baseline", "README.md"), "not a trajectory baseline"),
+        # issue 24 item 5: refused before any work starts
+        (("scenario", "run", "car_lane_follow", "--seed", "-3"), "out of range"),
+        (("scenario", "run", "car_lane_follow", "--seed", str(2**32)), "out of range"),
+        (("scenario", "run", "car_lane_follow", "--seed", str(2**63 + 11)), "out of range"),
+        (("scenario", "sweep", "--seeds", f"{2**32 - 1}:{2**32 + 1}"), "out of range"),
+        (("scenario", "sweep", "--seeds=-2:3"), "out of range"),
+        (("bench", "loop", "--seed", "-1"), "out of range"),
+        (("scenario", "run", "car_lane_follow", "--seed", "0", "--direct", "--record", "r.mcap"), "--direct"),
+        (("launch", "no_such_graph"), "unknown graph 'no_such_graph'"),
+        (("eval", "perception", "--seeds", "0:1", "--model", "/nonexistent/segnet.onnx"), "not found"),
+        (("scenario", "run", "car_lane_follow", "--seed", "0", "--direct", "--json", "/"), "is a folder"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(args, message):
@@ -122,15 +133,35 @@ def test_same_seed_same_json_record_and_plot(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_any_integer_seed_gives_a_valid_scenario(tmp_path):
-    for seed in ("-3", str(2**63 + 11)):
-        path = tmp_path / "r.json"
-        out = fleetpilot(
-            "scenario", "run", "car_static_obstacle", "--seed", seed, "--json", str(path), "--direct"
-        )
-        assert out.returncode == 0, out.stderr[-2000:]
-        result = json.loads(path.read_text())
-        assert result["collisions"] == 0 and result["success"] is True, result
+def test_the_largest_seed_gives_a_valid_scenario(tmp_path):
+    path = tmp_path / "r.json"
+    out = fleetpilot(
+        "scenario", "run", "car_static_obstacle", "--seed", str(2**32 - 1), "--json", str(path), "--direct"
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(path.read_text())
+    assert result["collisions"] == 0 and result["success"] is True, result
+
+
+def test_corrupt_model_is_a_usage_error(tmp_path):
+    corrupt = tmp_path / "segnet.onnx"
+    corrupt.write_bytes(b"\x08\x07" + b"\xff" * 100)  # a truncated or garbled download
+    out = fleetpilot("eval", "perception", "--seeds", "0:1", "--model", str(corrupt))
+    assert out.returncode == 2, out.stderr
+    assert "not a loadable ONNX model" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--json", "--plot"])
+def test_an_unwritable_output_path_is_refused_before_the_run(option, tmp_path):
+    """Checked first: a path under a file would otherwise fail only after the whole run (internal error)."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    target = blocker / "sub" / "out.json"
+    out = fleetpilot("scenario", "run", "car_lane_follow", "--seed", "0", "--direct", option, str(target))
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "is a file, not a folder" in out.stderr and "Traceback" not in out.stderr
+    assert "seed 0:" not in out.stderr  # no run happened
 
 
 def test_eval_perception_reports_the_contract_keys(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
+from contracts.errors import ModelFileError
 from planning.locomotion import ACT_DIM, OBS_DIM, LocomotionPolicy
 from planning.locomotion_export import export, find_policy_source, read_policy_source
 
@@ -79,9 +80,13 @@ def test_export_rejects_a_changed_network(tmp_path):
         read_policy_source(src)
 
 
-def test_missing_model_path_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+def test_missing_or_corrupt_model_is_a_model_file_error(tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
         LocomotionPolicy(tmp_path / "nope.onnx")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="not a loadable ONNX model"):
+        LocomotionPolicy(corrupt)
 
 
 def test_act_rejects_bad_observations(policy: LocomotionPolicy):

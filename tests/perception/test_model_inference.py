@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from contracts.errors import ModelFileError
 from perception.classes import NUM_CLASSES
 from perception.inference import SegmentationModel
 from perception.model import ExportWrapper
@@ -50,8 +51,15 @@ def test_bad_input_errors(tiny_model):
 
 
 def test_missing_model_says_how_to_rebuild(tmp_path):
-    with pytest.raises(FileNotFoundError, match="fleetpilot train perception"):
+    with pytest.raises(ModelFileError, match="fleetpilot train perception"):
         SegmentationModel(tmp_path / "nope.onnx")
+
+
+def test_corrupt_model_is_a_model_file_error(tiny_model, tmp_path):
+    corrupt = tmp_path / "segnet.onnx"
+    corrupt.write_bytes(tiny_model[1].read_bytes()[:1000])  # a truncated download
+    with pytest.raises(ModelFileError, match="not a loadable ONNX model"):
+        SegmentationModel(corrupt)
 
 
 def test_threads_must_be_positive(tiny_model):
