@@ -230,7 +230,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     except GraphError as exc:
         raise UsageError(str(exc)) from None
     check_perception_model()
-    return int(launch(args.graph))
+    return int(launch(args.graph, keep_running=args.keep_running))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -379,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     launch = sub.add_parser("launch", help="start a graph from the bringup table, one process per node")
     launch.add_argument("graph", help="graph name from fleetpilot_bringup/config/graphs.yaml, e.g. car_sim")
+    launch.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="do not end with the scenario: the world goes on until Ctrl-C (live viewing, Foxglove)",
+    )
     launch.set_defaults(func=cmd_launch)
 
     demo = sub.add_parser("demo", help="run the car scenarios headless and write a run folder")

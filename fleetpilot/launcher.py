@@ -51,8 +51,13 @@ def _pump(name: str, stream: TextIO, out: TextIO, lock: threading.Lock) -> None:
     stream.close()
 
 
-def launch(graph: str, *, overrides: dict | None = None) -> int:
-    """Run the graph until a node exits or SIGINT/SIGTERM; returns the first exiting node's code."""
+def launch(graph: str, *, overrides: dict | None = None, keep_running: bool = False) -> int:
+    """Run the graph until a node exits or SIGINT/SIGTERM; returns the first exiting node's code.
+    keep_running: the sim goes on after its scenario ended (sim parameter keep_running), so the graph
+    runs until SIGINT/SIGTERM."""
+    if keep_running:
+        overrides = {**(overrides or {})}
+        overrides["sim"] = {**overrides.get("sim", {}), "keep_running": True}
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")

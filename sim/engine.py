@@ -362,8 +362,8 @@ class Simulation:
             self._done_reason = "collision"
         elif m.goal_reached:
             self._done_reason = "goal_reached"
-        elif m.stopped_safely:
-            self._done_reason = "stopped_safely"
+        elif m.stopped_before_block:
+            self._done_reason = "safe_stop"
         elif t >= self.time_limit_s - 1e-9:
             self._done_reason = "time_limit"
 

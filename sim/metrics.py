@@ -90,11 +90,13 @@ class Metrics:
     sim_time_s: float = 0.0
     route_s: float = 0.0
     goal_reached: bool = False
-    stopped_safely: bool = False
+    stopped_before_block: bool = (
+        False  # held a stop before blocked_at_s (no free lane: the goal is out of reach)
+    )
     parked: bool = False  # stopped at the parking spot for PARK_HOLD_S before the drive request
     parked_time_s: float = 0.0
     drive_requested: bool = False
-    safe_stop: bool = False  # held a stop before stall_at_s (a blocker passable only with System 2's help)
+    stopped_before_stall: bool = False  # held a stop before stall_at_s (passable only with System 2's help)
     events: list[dict] = field(default_factory=list)
     _prev_front_s: float | None = None
     _prev_v: float | None = None
@@ -199,24 +201,24 @@ class Metrics:
         if spec.park_s is not None:
             self._update_parking(t, x, y, v, dt)
 
-        if spec.blocked_at_s is not None and not self.stopped_safely:
+        if spec.blocked_at_s is not None and not self.stopped_before_block:
             near = spec.blocked_at_s - SAFE_STOP_WINDOW_M <= front_s <= spec.blocked_at_s
             if v < STOP_SPEED and near and self.collisions == 0:
                 if self._stopped_since is None:
                     self._stopped_since = t
                 if t - self._stopped_since >= SAFE_STOP_HOLD_S - 1e-9:
-                    self.stopped_safely = True
-                    self._event(t, "stopped_safely", x, y)
+                    self.stopped_before_block = True
+                    self._event(t, "safe_stop", x, y)
             else:
                 self._stopped_since = None
 
-        if spec.stall_at_s is not None and not self.safe_stop:
+        if spec.stall_at_s is not None and not self.stopped_before_stall:
             near = spec.stall_at_s - SAFE_STOP_WINDOW_M <= front_s <= spec.stall_at_s
             if v < STOP_SPEED and near and self.collisions == 0:
                 if self._stall_stopped_since is None:
                     self._stall_stopped_since = t
                 if t - self._stall_stopped_since >= SAFE_STOP_HOLD_S - 1e-9:
-                    self.safe_stop = True
+                    self.stopped_before_stall = True
                     self._event(t, "safe_stop", x, y)
             else:
                 self._stall_stopped_since = None
@@ -243,7 +245,7 @@ class Metrics:
     def success(self) -> bool:
         clean = self.collisions == 0 and self.red_light_violations == 0
         clean = clean and self.offroad_time_s <= MAX_OFFROAD_FOR_SUCCESS_S
-        done_ok = self.goal_reached or (self.spec.blocked_at_s is not None and self.stopped_safely)
+        done_ok = self.goal_reached or (self.spec.blocked_at_s is not None and self.stopped_before_block)
         if self.spec.park_s is not None:
             done_ok = done_ok and self.parked  # drove past the parking spot: not a success
         return bool(clean and done_ok)
@@ -265,13 +267,16 @@ class Metrics:
             "max_abs_accel": round(self.max_abs_accel, 3),
             "max_abs_jerk": round(self.max_abs_jerk, 3),
             "sim_time_s": round(self.sim_time_s, 4),
-            "stopped_safely": bool(self.stopped_safely),
             **(
                 {"parked": bool(self.parked), "parked_time_s": round(self.parked_time_s, 4)}
                 if self.spec.park_s is not None
                 else {}
             ),
-            # a safe stop (held 2 s, no collision so far) before a blocker of either kind
-            "safe_stop": bool((self.stopped_safely or self.safe_stop) and self.collisions == 0),
+            # The one verdict on stopping (there was a second field, stopped_safely, that could disagree
+            # with it): a stop held SAFE_STOP_HOLD_S before a blocker of either kind (no free lane, or
+            # one only System 2 can help past) and no collision in the whole run.
+            "safe_stop": bool(
+                (self.stopped_before_block or self.stopped_before_stall) and self.collisions == 0
+            ),
             "events": list(self.events),
         }

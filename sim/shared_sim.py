@@ -258,7 +258,7 @@ class SharedSimulation(Simulation):
             self._shared_done = "collision"
         elif h.fallen_too_long:
             self._shared_done = "fallen"
-        elif car_reason in ("goal_reached", "stopped_safely") and h.finished:
+        elif car_reason in ("goal_reached", "safe_stop") and h.finished:
             self._shared_done = "goal_reached"
         elif t >= self.time_limit_s - 1e-9:
             self._shared_done = "time_limit"

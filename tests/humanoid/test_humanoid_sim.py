@@ -21,7 +21,7 @@ from sim.scenarios import SCENARIO_NAMES
 
 CAR_KEYS = {
     "scenario", "seed", "success", "collisions", "red_light_violations", "route_completion",
-    "offroad_time_s", "min_ttc_s", "max_abs_accel", "max_abs_jerk", "sim_time_s", "stopped_safely",
+    "offroad_time_s", "min_ttc_s", "max_abs_accel", "max_abs_jerk", "sim_time_s", "safe_stop",
     "events", "done_reason",
 }  # fmt: skip
 

@@ -23,10 +23,10 @@ def test_node_commands_follow_the_table(tmp_path):
         node_commands("car_sim", {"simm": {"seed": 4}}, tmp_path)
 
 
-def _launch(overrides: dict) -> subprocess.Popen:
+def _launch(overrides: dict, keep_running: bool = False) -> subprocess.Popen:
     code = (
         "import sys; from fleetpilot.launcher import launch; "
-        f"sys.exit(launch('car_sim', overrides={overrides!r}))"
+        f"sys.exit(launch('car_sim', overrides={overrides!r}, keep_running={keep_running}))"
     )
     env = dict(os.environ, ROS_DOMAIN_ID=str(150 + os.getpid() % 50))
     return subprocess.Popen(
@@ -61,3 +61,21 @@ def test_sigint_stops_every_node(tiny_model_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_keep_running_outlives_the_scenario_until_sigint(tiny_model_path):
+    """`fleetpilot launch car_sim --keep-running`: the scenario ends (its result is sent) and the graph goes
+    on until Ctrl-C (issue 24 item 6: launch ended by itself after one scenario)."""
+    overrides = {"perception": {"model_path": str(tiny_model_path)}, "sim": {"time_limit_s": 1.0}}
+    proc = _launch(overrides, keep_running=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any("keep_running:" in line for line in lines):
+        lines.append(proc.stdout.readline())
+    assert any("scenario finished after" in line for line in lines), lines
+    time.sleep(2.0)
+    assert proc.poll() is None, "".join(lines)  # still running after the scenario ended
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "SIGINT: stopping all nodes" in out and "exited with code" not in out

@@ -316,6 +316,17 @@ def bev_from_semantic_grid(msg: OccupancyGrid) -> BevGrid:
 PERCEPTION_STATUS_NAME = "perception"
 
 
+def scenario_result_to_diagnostics(result: Mapping, stamp_ns: int) -> DiagnosticArray:
+    """The sim's end-of-scenario result as one diagnostics status (OK on success, WARN otherwise)."""
+    status = DiagnosticStatus(
+        level=DiagnosticStatus.OK if result.get("success") else DiagnosticStatus.WARN,
+        name="sim",
+        message="scenario finished",
+        values=[KeyValue(key=str(k), value=str(v)) for k, v in result.items()],
+    )
+    return DiagnosticArray(header=header(stamp_ns, "odom"), status=[status])
+
+
 def perception_status(
     out: PerceptionOutput, hardware_id: str = "", dropped: Mapping[str, int] | None = None
 ) -> DiagnosticArray:

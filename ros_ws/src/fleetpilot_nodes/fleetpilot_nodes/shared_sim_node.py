@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import Odometry as OdometryMsg
 from rclpy.node import Node
@@ -26,6 +26,7 @@ from std_msgs.msg import String
 from contracts.clock import CONTROL_PERIOD_NS
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import Param, declare, latched_qos, stream_qos
+from fleetpilot_nodes.sim_node import EndsScenario
 from fleetpilot_nodes.sim_node import parameter_spec as sim_parameter_spec
 from fleetpilot_nodes.stamp_sync import StampLog
 
@@ -36,7 +37,7 @@ def parameter_spec() -> dict[str, Param]:
     return sim_parameter_spec()
 
 
-class SharedSimNode(Node):
+class SharedSimNode(EndsScenario, Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim", **kwargs)
         self.p = declare(self, parameter_spec())
@@ -84,7 +85,8 @@ class SharedSimNode(Node):
         self.pub["humanoid"]["route"].publish(conv.route_to_msg(self.sim.humanoid_route_map()))
         self._route_version = self.sim.route_version
 
-        self.finished = False
+        self.finished = False  # the node's work is done: node_main stops spinning it
+        self.result_sent = False
         self.frames = 0
         self.awaiting_stamp: int | None = None  # the period whose answers lockstep waits for
         self._camera_period = False
@@ -199,22 +201,6 @@ class SharedSimNode(Node):
             for r, b in (("car", batch.car), ("humanoid", batch.humanoid)):
                 self.pub[r]["info"].publish(conv.camera_info_from_model(self.cameras[r], stamp))
                 self.pub[r]["image"].publish(conv.image_from_frame(b.camera))
-
-    def finish(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        self._timer.cancel()
-        result = self.sim.result()
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK if result.get("success") else DiagnosticStatus.WARN,
-            name="sim",
-            message="scenario finished",
-            values=[KeyValue(key=str(k), value=str(v)) for k, v in result.items()],
-        )
-        self.pub_diag.publish(DiagnosticArray(header=conv.header(self.sim.stamp_ns, "odom"), status=[status]))
-        ok = result.get("success")
-        self.get_logger().info(f"scenario finished after {self.frames} frames: success={ok}")
 
     def destroy_node(self) -> None:
         self.sim.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import Odometry as OdometryMsg
 from rclpy.node import Node
@@ -58,10 +58,34 @@ def parameter_spec() -> dict[str, Param]:
         ),
         "wait_for_subscribers": Param(1, "lockstep: camera subscribers to wait for before the first frame"),
         "constant_speed": Param(-1.0, "free-running: drive at this speed (m/s) ignoring cmd_vel; < 0 = off"),
+        "keep_running": Param(
+            False, "after the scenario ends (result sent), keep the world running until the node is stopped"
+        ),
     }
 
 
-class SimNode(Node):
+class EndsScenario:
+    """What both sim nodes do when their scenario ends (self.sim, self.p, self.pub_diag, self._timer)."""
+
+    def finish(self) -> None:
+        """The scenario ended: its result goes out once (diagnostics, log). Then the node ends (a scenario
+        run, a launch of one scenario) or, with keep_running, the world goes on until it is stopped."""
+        if self.result_sent:
+            return
+        self.result_sent = True
+        result = self.sim.result()
+        self.pub_diag.publish(conv.scenario_result_to_diagnostics(result, self.sim.stamp_ns))
+        self.get_logger().info(
+            f"scenario finished after {self.frames} frames: success={result.get('success')}"
+        )
+        if self.p["keep_running"]:
+            self.get_logger().info("keep_running: the world goes on (sensors, /clock) until Ctrl-C")
+            return
+        self.finished = True
+        self._timer.cancel()
+
+
+class SimNode(EndsScenario, Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim", **kwargs)
         self.p = declare(self, parameter_spec())
@@ -118,7 +142,8 @@ class SimNode(Node):
             self.pub_task = self.create_publisher(String, "task/text", latched_qos())
             self.pub_task.publish(String(data=task_text))
 
-        self.finished = False
+        self.finished = False  # the node's work is done: node_main stops spinning it
+        self.result_sent = False
         self.frames = 0
         self.awaiting_stamp: int | None = None  # camera stamp whose command lockstep waits for
         self.last_cmd: DriveCommand | None = None
@@ -308,23 +333,6 @@ class SimNode(Node):
                 self.frames += 1
                 self.publish_wall[cam_stamp] = self._last_publish
             self.pub_image.publish(conv.image_from_frame(batch.camera))
-
-    def finish(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        self._timer.cancel()
-        result = self.sim.result()
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK if result.get("success") else DiagnosticStatus.WARN,
-            name="sim",
-            message="scenario finished",
-            values=[KeyValue(key=str(k), value=str(v)) for k, v in result.items()],
-        )
-        self.pub_diag.publish(DiagnosticArray(header=conv.header(self.sim.stamp_ns, "odom"), status=[status]))
-        self.get_logger().info(
-            f"scenario finished after {self.frames} frames: success={result.get('success')}"
-        )
 
     def destroy_node(self) -> None:
         self.sim.close()
