@@ -4,6 +4,11 @@ Schemas are the concatenated .msg definitions (rosbag2's format: the type's own 
 dependency after a `MSG: pkg/Type` separator), read from the installed message packages through
 ament_index. Messages arrive already serialised (raw subscriptions): the CDR bytes rclpy hands us are
 exactly what the MCAP ros2 profile stores, so nothing is re-encoded in Python.
+
+Foxglove's 3D panel places things by TF, and a run publishes none (tf2_msgs is not a wheel here), so
+the recording carries it: /tf (odom → base_link) from every odometry message and /tf_static (base_link →
+camera_link → camera_optical) from the latched camera mount, encoded by mcap_ros2 from the tf2_msgs
+schema written below. /clock is recorded too, so a replay runs on sim time.
 """
 
 from __future__ import annotations
@@ -45,7 +50,14 @@ DEFAULT_TOPICS = {
     "cmd_vel": "geometry_msgs/msg/TwistStamped",
     "map/route": "std_msgs/msg/String",
     "diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+    "/clock": "rosgraph_msgs/msg/Clock",
 }
+TF_DATATYPE = "tf2_msgs/msg/TFMessage"
+TF_MESSAGE_TEXT = "geometry_msgs/TransformStamped[] transforms\n"  # tf2_msgs/msg/TFMessage.msg
+ODOM_FRAME, BASE_FRAME = "odom", "base_link"
+CAMERA_FRAME, CAMERA_OPTICAL_FRAME = "camera_link", "camera_optical"  # as fleetpilot_nodes.conversions
+# camera_link (x forward, y left, z up) → camera_optical (z forward, x right, y down): roll −π/2, yaw −π/2
+OPTICAL_ROTATION = {"x": -0.5, "y": 0.5, "z": -0.5, "w": 0.5}
 
 
 def _msg_file(pkg: str, name: str) -> Path:
@@ -86,7 +98,11 @@ def msgdef_text(datatype: str) -> str:
     if len(parts) != 3 or parts[1] != "msg":
         raise ValueError(f"datatype must look like pkg/msg/Type, got {datatype!r}")
     pkg, name = parts[0], parts[2]
-    root = _msg_file(pkg, name).read_text()
+    return with_dependencies(pkg, _msg_file(pkg, name).read_text())
+
+
+def with_dependencies(pkg: str, root: str) -> str:
+    """A message's own text followed by its dependencies' (each once), for a type of package `pkg`."""
     sections: list[str] = []
     seen: set[tuple[str, str]] = set()
 
@@ -129,7 +145,8 @@ class McapRecorder:
             topic = rel if rel.startswith("/") else f"{ns}/{rel}"
             text = msgdef_text(datatype)
             schema = self._writer.register_msgdef(datatype, text)
-            stamped = _first_field(text) in ("std_msgs/Header", "Header")
+            # a Header, or /clock's Time: both start with int32 sec, uint32 nanosec
+            stamped = _first_field(text) in ("std_msgs/Header", "Header", "builtin_interfaces/Time")
             qos = QoSProfile(depth=50)
             if rel == "map/route":
                 from fleetpilot_nodes.node_params import latched_qos
@@ -145,6 +162,46 @@ class McapRecorder:
                 )
             )
             self.counts[topic] = 0
+        self._tf_schema = self._writer.register_msgdef(
+            TF_DATATYPE, with_dependencies("tf2_msgs", TF_MESSAGE_TEXT)
+        )
+        self._odom_topic, self.counts["/tf"], self.counts["/tf_static"] = f"{ns}/odom", 0, 0
+        from fleetpilot_nodes.node_params import latched_qos
+        from geometry_msgs.msg import PoseStamped
+
+        self._subs.append(
+            node.create_subscription(PoseStamped, f"{ns}/camera/mount", self._on_camera_mount, latched_qos())
+        )
+
+    def _write_tf(self, topic: str, transforms: list[dict], t: int) -> None:
+        self._writer.write_message(
+            topic, self._tf_schema, {"transforms": transforms}, log_time=t, publish_time=t,
+            sequence=self.counts[topic],
+        )  # fmt: skip
+        self.counts[topic] += 1
+
+    def _on_odometry(self, data: bytes) -> None:
+        from fleetpilot_nodes.cdr import decode_odometry
+
+        f = decode_odometry(bytes(data))
+        rotation = {"x": f.qx, "y": f.qy, "z": f.qz, "w": f.qw}
+        self._write_tf(
+            "/tf", [_transform(f.stamp_ns, ODOM_FRAME, BASE_FRAME, (f.x, f.y, 0.0), rotation)], f.stamp_ns
+        )
+
+    def _on_camera_mount(self, msg) -> None:
+        if self.counts["/tf_static"]:
+            return  # latched: once is enough
+        p, q = msg.pose.position, msg.pose.orientation
+        mount = {"x": q.x, "y": q.y, "z": q.z, "w": q.w}
+        self._write_tf(
+            "/tf_static",
+            [
+                _transform(0, BASE_FRAME, CAMERA_FRAME, (p.x, p.y, p.z), mount),
+                _transform(0, CAMERA_FRAME, CAMERA_OPTICAL_FRAME, (0.0, 0.0, 0.0), OPTICAL_ROTATION),
+            ],
+            self._last_stamp,
+        )
 
     def _make_callback(self, topic: str, schema: Schema, stamped: bool):
         channel_id: list[int] = []
@@ -170,12 +227,29 @@ class McapRecorder:
                 data=bytes(data),
             )
             self.counts[topic] += 1
+            if topic == self._odom_topic:
+                self._on_odometry(data)
 
         return on_raw
 
     def close(self) -> None:
         self._writer.finish()
         self._file.close()
+
+
+def _transform(
+    stamp_ns: int, parent: str, child: str, xyz: tuple[float, float, float], rotation: dict
+) -> dict:
+    """A geometry_msgs/TransformStamped as the dict mcap_ros2 encodes."""
+    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return {
+        "header": {"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": parent},
+        "child_frame_id": child,
+        "transform": {
+            "translation": {"x": float(xyz[0]), "y": float(xyz[1]), "z": float(xyz[2])},
+            "rotation": {k: float(v) for k, v in rotation.items()},
+        },
+    }
 
 
 def _first_field(text: str) -> str:

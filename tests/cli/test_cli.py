@@ -143,10 +143,21 @@ def test_same_seed_same_json_record_and_plot(tmp_path):
     for msg in read_ros2_messages(str(tmp_path / "run.mcap")):
         topics[msg.channel.topic] = topics.get(msg.channel.topic, 0) + 1
     frames = runs[1]["frames"]
-    for suffix in ("camera/image_raw", "odom", "perception/occupancy", "planning/path", "cmd_vel"):
+    for suffix in ("camera/image_raw", "odom", "perception/occupancy", "planning/path", "cmd_vel", "/clock"):
         matching = [t for t in topics if t.endswith(suffix)]
         assert matching, f"no {suffix} in {sorted(topics)}"
         assert topics[matching[0]] >= frames * 0.95, (suffix, topics[matching[0]], frames)
+    # TF for Foxglove's 3D view (issue 24 item 6): odom → base_link per odometry message, and the camera
+    odom_topic = next(t for t in topics if t.endswith("/odom"))
+    assert topics["/tf"] == topics[odom_topic] and topics["/tf_static"] == 1
+    frames_seen = set()
+    for msg in read_ros2_messages(str(tmp_path / "run.mcap"), topics=["/tf", "/tf_static"]):
+        frames_seen |= {(t.header.frame_id, t.child_frame_id) for t in msg.ros_msg.transforms}
+    assert frames_seen == {
+        ("odom", "base_link"),
+        ("base_link", "camera_link"),
+        ("camera_link", "camera_optical"),
+    }
     png = (tmp_path / "plot.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
