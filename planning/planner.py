@@ -616,6 +616,8 @@ class Planner:
             stops["obstacle"] = a.block_arc - gap
         stop_reason = min(stops, key=stops.get)
         stop_arc = max(stops[stop_reason], 0.0)
+        # where the ego has arrived (the goal or the parking spot itself; the stop is goal_stop_offset past)
+        reach_arc = path.arc_of_route_s(goal_s - p.goal_stop_offset)
         # Seen free space moves with us, so it caps the speed (stop within what was seen) rather than
         # being a stop point: v ≤ sqrt(2 · comfort_decel · visible distance).
         v_visible = float(np.sqrt(2.0 * emb.comfort_decel * max(a.visible_arc, 0.0)))
@@ -659,6 +661,12 @@ class Planner:
             # (it will wait there forever); without this, waiting costs nothing and beats any detour.
             # A detour that does not move (zero desired speed) is no way out either.
             dead_end = float(lane_block_s is not None and not (detour_passes and frac > 0.0))
+            # The same holds for a plan that ends short of the goal while the goal is the stop: from a
+            # standstill a few decimetres before it, standing cost less than the short hop (its
+            # acceleration costs comfort, its progress is tiny), so a car that came to rest just short
+            # of the goal stood there until the time limit (issue 24 item 8, route completion 0.9997).
+            if stop_reason == "goal" and eventual < reach_arc - 1e-6:
+                dead_end = 1.0
             cost = (
                 -p.w_progress * progress
                 + p.w_progress * 0.5 * dead_end

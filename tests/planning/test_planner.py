@@ -327,3 +327,16 @@ def test_lead_tracker_static_clock_survives_single_frame_blips():
     tracker.update(stamps[-1] + 3 * FRAME_NS, 30.0)
     tracker.update(stamps[-1] + 4 * FRAME_NS, 20.0)
     assert len(tracker.history) == 1 and tracker.history[0][1] == 20.0
+
+
+@pytest.mark.parametrize("short_by", [0.05, 0.1, 0.3])
+def test_standing_just_short_of_the_goal_drives_on_to_it(short_by):
+    """Issue 24 item 8 (car_lane_follow ended at route completion 0.9997 with time_limit on some seeds): at
+    rest a few centimetres before the goal, standing still cost less than the short hop to the stop point
+    goal_stop_offset past it, so the car never arrived. A plan that ends short of the goal is a dead end."""
+    goal = 20.0
+    planner = Planner(CAR_EMB, straight_route(goal_s=goal))
+    tr = plan_frames(planner, road_grid(), 3, speed=0.0, x=goal - short_by)
+    assert not tr.fallback
+    assert float(tr.speed.max()) > 0.2, "the plan stands still short of the goal"
+    assert tr.x.max() >= goal
