@@ -84,30 +84,47 @@ def test_usage_errors_exit_2_with_a_message(args, message):
     assert "Traceback" not in out.stderr
 
 
+def _check_scenario_result(name: str, result: dict) -> None:
+    assert "error" not in result, (name, result.get("error"))
+    for key, kind in REQUIRED_KEYS.items():
+        value = result[key]
+        assert isinstance(value, kind) or (kind is float and isinstance(value, int)), (name, key)
+    assert result["scenario"] == name and result["seed"] == 0
+    assert 0.0 <= result["route_completion"] <= 1.0
+    assert result["collisions"] == 0, (name, result)
+    assert result["red_light_violations"] == 0, (name, result)
+    assert result["success"] is True, (name, result)
+
+
+# The parked car lends its idle compute at SCHED_IDLE: beside a second run there is no idle core, so
+# whether a job finishes while parked is only tested with the machine to itself (test below).
+SWEPT_CAR_SCENARIOS = [n for n in CAR_SCENARIOS if n != "car_park_and_lend"]
+
+
 @pytest.mark.ros
-def test_every_car_scenario_through_the_ros_graph_succeeds(tmp_path):
-    """Seed 0 of every car scenario through the ROS 2 graph, two runs at a time (`scenario sweep`: each run
+def test_car_scenarios_through_the_ros_graph_succeed(tmp_path):
+    """Seed 0 of the car scenarios through the ROS 2 graph, two runs at a time (`scenario sweep`: each run
     in its own process and DDS domain), so the 2-core CI budget pays for about half of them."""
     path = tmp_path / "sweep.json"
     out = fleetpilot(
-        "scenario", "sweep", "--scenarios", ",".join(CAR_SCENARIOS), "--seeds", "0:1", "--jobs", "2",
+        "scenario", "sweep", "--scenarios", ",".join(SWEPT_CAR_SCENARIOS), "--seeds", "0:1", "--jobs", "2",
         "--json", str(path), timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads(path.read_text())["results"]
-    assert sorted(results) == sorted(f"{name}:0" for name in CAR_SCENARIOS)
-    for name in CAR_SCENARIOS:
-        result = results[f"{name}:0"]
-        assert "error" not in result, (name, result.get("error"))
-        for key, kind in REQUIRED_KEYS.items():
-            value = result[key]
-            assert isinstance(value, kind) or (kind is float and isinstance(value, int)), (name, key)
-        assert result["scenario"] == name and result["seed"] == 0
-        assert 0.0 <= result["route_completion"] <= 1.0
-        assert result["collisions"] == 0, (name, result)
-        assert result["red_light_violations"] == 0, (name, result)
-        assert result["success"] is True, (name, result)
-    fleet = results["car_park_and_lend:0"]["fleet"]  # with the fleet agent and a local Fleet server
+    assert sorted(results) == sorted(f"{name}:0" for name in SWEPT_CAR_SCENARIOS)
+    for name in SWEPT_CAR_SCENARIOS:
+        _check_scenario_result(name, results[f"{name}:0"])
+
+
+@pytest.mark.ros
+def test_park_and_lend_through_the_ros_graph_does_a_fleet_job_while_parked(tmp_path):
+    path = tmp_path / "metrics.json"
+    out = fleetpilot("scenario", "run", "car_park_and_lend", "--seed", "0", "--json", str(path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(path.read_text())
+    _check_scenario_result("car_park_and_lend", result)
+    fleet = result["fleet"]  # with the fleet agent and a local Fleet server (fleet_scenario)
     assert fleet["car"]["jobs_submitted"], fleet["car"]  # a real job done while parked
     assert fleet["car"]["agent_errors"] == []
     for p in fleet["car"]["preempted"]:  # a job running at the drive request was released

@@ -94,27 +94,20 @@ def test_every_service_on_one_server_configured_by_the_file(command, tmp_path):
     assert (f"/{FLEET}/LeaseJob", "car1", "OK") in logged
 
 
-def test_fleet_section_errors_are_usage_errors(tmp_path):
-    config = tmp_path / "cloud.toml"
-    config.write_text("[fleet]\nlease_ttl_s = -1.0\n")
-    out = subprocess.run(
-        [sys.executable, "-m", "fleetpilot.cli", "fleet", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+@pytest.mark.parametrize(
+    "command, config, message",
+    [
+        (["fleet", "serve"], "[fleet]\nlease_ttl_s = -1.0\n", "lease_ttl_s"),
+        # the Fleet keeps its lease sweeper in one process: several workers need it off
+        (["cloud", "serve"], '[server]\nworkers = 2\nlisten = "127.0.0.1:0"\n', "[fleet] enabled = false"),
+    ],
+    ids=["bad fleet value", "workers with the fleet"],
+)
+def test_server_settings_errors_are_usage_errors(command, config, message, tmp_path):
+    path = tmp_path / "cloud.toml"
+    path.write_text(config)
+    argv = [sys.executable, "-m", "fleetpilot.cli", *command, "--config", str(path)]
+    argv += ["--state-dir", str(tmp_path)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
-    assert "lease_ttl_s" in out.stderr and "Traceback" not in out.stderr
-
-
-def test_several_workers_need_the_fleet_off(tmp_path):
-    config = tmp_path / "cloud.toml"
-    config.write_text(f'[server]\nworkers = 2\nlisten = "127.0.0.1:0"\nstate_dir = "{tmp_path}"\n')
-    out = subprocess.run(
-        [sys.executable, "-m", "fleetpilot.cli", "cloud", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 2
-    assert "[fleet] enabled = false" in out.stderr and "Traceback" not in out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
