@@ -62,11 +62,12 @@ def _private_domain():
 
 @contextmanager
 def _ros_context():
+    from fleetpilot.ros_env import apply_ros_env_defaults
+
+    apply_ros_env_defaults()  # before rclpy loads: a clean shell gets the ament index, middleware, loopback
     import rclpy
     from rclpy.context import Context
 
-    # Loopback only: parallel runs on one machine (and CI neighbours) never discover each other.
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     with _private_domain() as domain:
         os.environ["ROS_DOMAIN_ID"] = str(domain)
         ctx = Context()

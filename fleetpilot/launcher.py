@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from fleetpilot.ros_env import apply_ros_env_defaults
+
 STOP_GRACE_S = 5.0
 
 
@@ -58,10 +60,8 @@ def launch(graph: str, *, overrides: dict | None = None, keep_running: bool = Fa
     if keep_running:
         overrides = {**(overrides or {})}
         overrides["sim"] = {**overrides.get("sim", {}), "keep_running": True}
-    env = dict(os.environ)
+    env = apply_ros_env_defaults(dict(os.environ))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
     env["PYTHONUNBUFFERED"] = "1"
     procs: dict[str, subprocess.Popen] = {}
     lock = threading.Lock()

@@ -138,12 +138,16 @@ def test_same_seed_same_json_record_and_plot(tmp_path):
     """Lockstep determinism across processes: two runs of one seed at the same time (sharing the cores,
     so each sees other timing) give the same JSON; one of them also records MCAP and draws the plot."""
     procs = []
+    # The recording run gets a clean environment, only PATH and HOME, as from a new shell (issue 24 item
+    # 4: --record failed with "AMENT_PREFIX_PATH is not set" outside make).
+    clean = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path))}
     for i in range(2):
         extra = ("--record", str(tmp_path / "run.mcap"), "--plot", str(tmp_path / "plot.png")) if i else ()
         path = tmp_path / f"r{i}.json"
         args = ("scenario", "run", "car_lead_vehicle", "--seed", "7", "--json", str(path), *extra)
         procs.append((path, subprocess.Popen(
-            [sys.executable, "-m", "fleetpilot.cli", *args], stderr=subprocess.PIPE, text=True, env=_env()
+            [sys.executable, "-m", "fleetpilot.cli", *args], stderr=subprocess.PIPE, text=True,
+            env=clean if i else _env(),
         )))  # fmt: skip
     runs = []
     for path, proc in procs:
