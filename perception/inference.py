@@ -38,6 +38,9 @@ def session_options(threads: int) -> ort.SessionOptions:
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No spin-waiting between frames: a spinning pool thread holds a core the simulator, planner or a
+    # parallel run needs (2 cores, several processes in one graph); frames are 100 ms apart anyway.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return so
 
 

@@ -139,6 +139,7 @@ class LocomotionPolicy:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as perception/inference.py
         self.model_path = path
         self.session = load_session(path, opts)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
