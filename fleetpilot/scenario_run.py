@@ -31,6 +31,8 @@ def run_scenario(
             route=sim.route_map()["centerline"],
             trajectory=sim.ego_trajectory(),
             result=sim.result(),
+            tracks=sim.actor_tracks(),
+            moments=sim.key_moments(),
         )
 
     from contracts import scenarios

@@ -91,6 +91,8 @@ class Simulation:
         self._started = False
         self._done_reason: str | None = None
         self._trajectory: list[tuple[float, float, float]] = []
+        self._speeds: list[float] = []
+        self._tracks: dict[str, list[tuple[float, float, float]]] = {}  # plots: sim/key_moments.py
         self.digest = TrajectoryDigest()
         self._update_actors(0.0)
         self._record_metrics(0.0, first=True)
@@ -230,6 +232,21 @@ class Simulation:
 
         return map_geometry(self.spec)
 
+    def actor_tracks(self) -> dict[str, np.ndarray]:
+        """Each moving actor's (N, 3) rows t, x, y, one per control period (the ego's periods)."""
+        return {name: np.array(rows, dtype=float).reshape(-1, 3) for name, rows in self._tracks.items()}
+
+    def key_moments(self) -> list[dict]:
+        """What the plot of this run marks (sim/key_moments.py), as plain dicts."""
+        from sim.key_moments import EgoLog, car_moments
+
+        traj = self.ego_trajectory()
+        ego = EgoLog(
+            traj[:, 0], traj[:, 1], traj[:, 2], np.array(self._speeds), CAR_LENGTH - CAR_REAR_OVERHANG,
+            CAR_REAR_OVERHANG,
+        )  # fmt: skip
+        return [m.as_dict() for m in car_moments(self.spec, ego, self.actor_tracks())]
+
     # ---- internals ----------------------------------------------------------------------------------
     def _require_open(self) -> None:
         if self._client is None:
@@ -353,6 +370,8 @@ class Simulation:
     def _record_metrics(self, t: float, first: bool = False) -> None:
         e = self.ego
         self._trajectory.append((round(t, 6), e.x, e.y))
+        self._speeds.append(e.v)
+        self._record_tracks(round(t, 6))
         if self.done:
             return
         states = {light.light_id: light.state_at(t) for light in self.spec.lights}
@@ -366,6 +385,16 @@ class Simulation:
             self._done_reason = "safe_stop"
         elif t >= self.time_limit_s - 1e-9:
             self._done_reason = "time_limit"
+
+    def _record_tracks(self, t: float) -> None:
+        from sim.key_moments import LEAD, oncoming_track, pedestrian_track
+
+        rows = [(pedestrian_track(i), w.state(t)) for i, w in enumerate(self.walkers)]
+        rows += [(oncoming_track(i), car.state()) for i, car in enumerate(self.oncoming)]
+        if self.lead is not None:
+            rows.append((LEAD, self.lead.state()))
+        for name, (x, y, *_) in rows:
+            self._tracks.setdefault(name, []).append((t, x, y))
 
     def _odometry(self) -> Odometry:
         e = self.ego

@@ -252,6 +252,12 @@ class HumanoidSimulation:
         """(N, 3) rows of t, x, y (torso origin), one per control period."""
         return np.array(self._trajectory, dtype=float).reshape(-1, 3)
 
+    def actor_tracks(self) -> dict[str, np.ndarray]:
+        return {}  # the yard's obstacles stand still; thrown boxes are events of the push scenario
+
+    def key_moments(self) -> list[dict]:
+        return []  # a goal reached is a metrics event, drawn as such
+
     def map_geometry(self) -> dict:
         from sim.map_export import _closed, _rect
 

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from sim.layout import ScenarioSpec
+from sim.layout import LANE_WIDTH, ScenarioSpec
+from sim.metrics import PARK_WINDOW_M
 
 
 def _r(points) -> list[list[float]]:
@@ -48,6 +49,11 @@ def map_geometry(spec: ScenarioSpec) -> dict:
     lights = [
         {"light_id": lt.light_id, "points": _closed(_rect(lt.x, lt.y, 0.0, 0.3, 0.3))} for lt in spec.lights
     ]
+    parking = []
+    if spec.park_s is not None:
+        # the stretch of lane in which the rear axle must come to rest for the car to count as parked
+        x, y, h = spec.route.sample(spec.park_s)
+        parking.append(_closed(_rect(x, y, h, PARK_WINDOW_M, 0.5 * LANE_WIDTH)))
     gx, gy, _ = spec.route.sample(spec.goal_s)
     sx, sy, _ = spec.route.sample(spec.ego_start_s)
     return {
@@ -58,6 +64,7 @@ def map_geometry(spec: ScenarioSpec) -> dict:
         "obstacles": obstacles,
         "traffic_lights": lights,
         "pedestrian_paths": [_r([ped.start, ped.end]) for ped in spec.pedestrians],
+        "parking_spot": parking,
         "start": [[round(sx, 3), round(sy, 3)]],
         "goal": [[round(gx, 3), round(gy, 3)]],
     }

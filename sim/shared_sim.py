@@ -214,6 +214,11 @@ class SharedSimulation(Simulation):
         out["trajectory_sha256"] = self.digest.hexdigest()
         return out
 
+    def actor_tracks(self) -> dict[str, np.ndarray]:
+        tracks = super().actor_tracks()
+        tracks["humanoid"] = np.array(self.humanoid_trajectory, dtype=float).reshape(-1, 3)
+        return tracks
+
     # ---- hooks of the car's Simulation ------------------------------------------------------------
     def _digest_period(self) -> None:
         h = self.humanoid

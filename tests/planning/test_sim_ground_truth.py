@@ -10,7 +10,8 @@ import pytest
 pytestmark = [pytest.mark.slow]
 
 
-def drive(name: str, seed: int) -> dict:
+def drive(name: str, seed: int) -> tuple[dict, list[dict], dict]:
+    """The run's result, its key moments (what its plot marks) and the other road users' tracks."""
     from contracts.messages import DriveCommand
     from perception import traffic_light
     from perception.bev import BevProjector
@@ -37,21 +38,29 @@ def drive(name: str, seed: int) -> dict:
             perception = PerceptionOutput(cam.stamp_ns, bev.project(cls), light, 1.0)
             cmd = controller.command(planner.plan(perception, ego), ego)
             batch = sim.advance(DriveCommand(cam.stamp_ns, cmd.speed, cmd.yaw_rate))
-        return sim.result()
+        return sim.result(), sim.key_moments(), sim.actor_tracks()
 
 
-@pytest.mark.parametrize(
-    "name,seed",
-    [
-        ("car_lane_follow", 0),
-        ("car_static_obstacle", 0),  # no free lane: safe stop
-        ("car_static_obstacle", 4),  # free lane: overtake
-        ("car_red_light", 0),
-        ("car_pedestrian_crossing", 0),
-        ("car_lead_vehicle", 0),
-    ],
-)
+# The key moments each run's plot marks (sim/key_moments.py, issue 24 item 7), in time order, by how
+# their labels begin; a safe stop and parking are metrics events, not moments.
+MOMENTS = {
+    ("car_lane_follow", 0): [],
+    ("car_static_obstacle", 0): [],  # no free lane: safe stop
+    ("car_static_obstacle", 4): [],  # free lane: overtake
+    ("car_red_light", 0): ["stopped for red", "light turns green"],
+    ("car_pedestrian_crossing", 0): ["pedestrian 1 on the crossing; ego yields", "pedestrian 2 on the"],
+    ("car_lead_vehicle", 0): ["lead brakes hard", "closest gap"],
+}
+
+
+@pytest.mark.parametrize("name,seed", list(MOMENTS))
 def test_scenario_succeeds_on_ground_truth_perception(name, seed):
-    r = drive(name, seed)
+    r, moments, tracks = drive(name, seed)
     assert r["success"], r
     assert r["collisions"] == 0 and r["red_light_violations"] == 0
+    labels = [m["label"] for m in sorted(moments, key=lambda m: m["t"])]
+    assert len(labels) == len(MOMENTS[name, seed]), labels
+    for label, start in zip(labels, MOMENTS[name, seed], strict=True):
+        assert label.startswith(start), labels
+    actors = {m["who"] for m in moments} - {"ego"}
+    assert actors <= set(tracks), (actors, sorted(tracks))  # each actor's moment is on its drawn track
