@@ -107,6 +107,7 @@ def render_run(
     focus = [(m["x"], m["y"]) for m in moments]
     focus += [(m["ego_x"], m["ego_y"]) for m in moments if m.get("ego_x") is not None]
     focus += [(e["x"], e["y"]) for e in result.get("events", []) if e.get("kind") != "goal_reached"]
+    focus += _obstacles_near(map_geometry, focus)  # what the car stopped for belongs in the picture
     panels = 2 if focus else 1
     fig, axes = plt.subplots(1, panels, figsize=(8 * panels + 1.5, 8), dpi=100, squeeze=False)
     overview = axes[0][0]
@@ -155,6 +156,22 @@ def _window(points: list[tuple[float, float]]) -> tuple[float, float, float, flo
     span = max(float((hi - lo).max()), CLOSE_UP_MIN_SPAN_M)
     centre = 0.5 * (lo + hi)
     return centre[0] - 0.5 * span, centre[1] - 0.5 * span, centre[0] + 0.5 * span, centre[1] + 0.5 * span
+
+
+def _obstacles_near(map_geometry: dict, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Corners of the obstacles with a corner within CLOSE_UP_MARGIN_M of one of the points."""
+    if not points:
+        return []
+    near = []
+    anchors = np.asarray(points, dtype=float)
+    for item in map_geometry.get("obstacles", []):
+        xy = _as_xy(item.get("points") if isinstance(item, dict) else item)
+        if xy is None:
+            continue
+        distance = np.linalg.norm(xy[:, None, :] - anchors[None, :, :], axis=2).min()
+        if distance <= CLOSE_UP_MARGIN_M:
+            near += [(float(x), float(y)) for x, y in xy]
+    return near
 
 
 def _draw(ax, out: RunFigure, map_geometry, route, trajectory, result, tracks, moments) -> list:
