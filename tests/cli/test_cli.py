@@ -118,6 +118,7 @@ def test_car_scenarios_through_the_ros_graph_succeed(tmp_path):
 
 
 @pytest.mark.ros
+@pytest.mark.alone  # the SCHED_IDLE job needs a core nothing else wants
 def test_park_and_lend_through_the_ros_graph_does_a_fleet_job_while_parked(tmp_path):
     path = tmp_path / "metrics.json"
     out = fleetpilot("scenario", "run", "car_park_and_lend", "--seed", "0", "--json", str(path))

@@ -63,6 +63,7 @@ def test_permission_denied_is_an_error_not_retried(cloud):
         assert "PERMISSION_DENIED" in client.last_error
 
 
+@pytest.mark.alone  # wall-clock bounds: not beside other tests
 def test_server_down_retries_with_backoff_until_the_deadline_and_never_blocks_the_caller():
     target = f"127.0.0.1:{free_port()}"  # nobody listens
     with ReasonerClient(target, "fpv1_x", "car1", deadline_s=0.5, backoff_initial_s=0.02) as client:
@@ -123,6 +124,7 @@ class SlowBackend(Backend):
         return DeliberativeBackend().reason(query, timeout_s)
 
 
+@pytest.mark.alone  # wall-clock bounds: not beside other tests
 def test_slow_cloud_times_out_without_retry(tmp_path):
     store = VehicleStore(tmp_path)
     token = store.add_vehicle("car1")
@@ -151,6 +153,7 @@ def test_unavailable_then_server_comes_up_is_retried_into_an_answer(tmp_path):
         assert advice is not None and client.counters.retries >= 1
 
 
+@pytest.mark.alone  # wall-clock bounds: not beside other tests
 def test_close_cancels_an_in_flight_call_promptly(tmp_path):
     store = VehicleStore(tmp_path)
     token = store.add_vehicle("car1")

@@ -16,6 +16,9 @@ from perception.dataset import CAMERA_HEIGHT, CAMERA_WIDTH
 from .conftest import OPTED_IN, PARKED
 from .test_service import add_jobs, srv  # noqa: F401 - the fixture
 
+# The job process runs at SCHED_IDLE: it computes only on a core nothing else wants.
+pytestmark = pytest.mark.alone
+
 S = 1_000_000_000
 
 

@@ -138,6 +138,7 @@ def test_grid_layout_matches_contract(make_camera):
     assert (grid.origin_x, grid.origin_y, grid.resolution) == (0.0, -10.0, 0.25)
 
 
+@pytest.mark.alone  # a wall-clock guard: not beside other tests
 def test_projection_is_fast_enough_to_run_every_frame(make_camera):
     # a loose guard against an accidental per-pixel Python loop; the real number is in the report
     cam = make_camera()

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from fleetpilot.graph_runner import run_scenario
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "perception" / "models" / "segnet.onnx"
@@ -70,6 +72,7 @@ def test_bench_loop_reports_every_stage(fast_overrides):
     assert r["floor_same_path"] is True
 
 
+@pytest.mark.alone  # a latency bound (loose, but wall-clock): not beside other tests
 def test_bench_loop_latency_leaves_out_the_floor_blocks(fast_overrides, monkeypatch):
     """The frame in flight when a floor block starts waits it out; that wait is not the stack's latency."""
     import time
