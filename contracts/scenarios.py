@@ -128,6 +128,36 @@ SCENARIOS: dict[str, Scenario] = {
 SEED_MAX = 2**32 - 1
 
 
+def seed_value(text: str) -> int:
+    """One seed: an integer in 0 … SEED_MAX; ValueError with a one-line message otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"seeds must be integers, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise ValueError(f"seed {value} is out of range: seeds are 0 … {SEED_MAX} (2^32 − 1)")
+    return value
+
+
+def parse_seed_range(text: str) -> range:
+    """'A:B' → range(A, B) (B exclusive, like Python slices); 'N' → range(N, N + 1); every seed in
+    0 … SEED_MAX. ValueError with a one-line message otherwise. The one parser of seed ranges: the
+    command line (fleetpilot/cli_checks.py) and the perception tools (perception/train.py) wrap it."""
+    if ":" in text:
+        a, b = text.split(":", 1)
+        try:
+            seeds = range(int(a), int(b))
+        except ValueError:
+            raise ValueError(f"seeds must look like A:B or N (integers), got {text!r}") from None
+    else:
+        seeds = range(seed_value(text), seed_value(text) + 1)
+    if len(seeds) == 0:
+        raise ValueError(f"seed range {text!r} is empty (B is exclusive: use A:B with B > A)")
+    seed_value(str(seeds[0]))
+    seed_value(str(seeds[-1]))
+    return seeds
+
+
 class UnknownScenario(ValueError):
     pass
 

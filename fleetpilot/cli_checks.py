@@ -7,7 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
-from contracts.scenarios import SEED_MAX
+from contracts.scenarios import parse_seed_range as contract_seed_range
+from contracts.scenarios import seed_value
 
 # Options naming a file the command writes; checked for every command that has them.
 OUTPUT_OPTIONS = ("json", "record", "plot")
@@ -17,43 +18,20 @@ class UsageError(Exception):
     """Bad input from the user: printed as a message, exit code 2."""
 
 
-def _seed_value(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"seeds must be integers, got {text!r}") from None
-    if not 0 <= value <= SEED_MAX:
-        raise UsageError(f"seed {value} is out of range: seeds are 0 … {SEED_MAX} (2^32 − 1)")
-    return value
-
-
 def seed(text: str) -> int:
-    """argparse type of --seed: an integer in 0 … 2^32 − 1."""
+    """argparse type of --seed: an integer in 0 … 2^32 − 1 (contracts.scenarios.seed_value)."""
     try:
-        return _seed_value(text)
-    except UsageError as exc:
+        return seed_value(text)
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_seed_range(text: str) -> range:
-    """'A:B' → range(A, B) (B exclusive, like Python slices); 'N' → range(N, N + 1); seeds in 0 … 2^32 − 1."""
-    if ":" in text:
-        a, b = text.split(":", 1)
-        try:
-            seeds = range(int(a), int(b))
-        except ValueError:
-            raise UsageError(f"seeds must look like A:B or N (integers), got {text!r}") from None
-    else:
-        try:
-            first = int(text)
-        except ValueError:
-            raise UsageError(f"seeds must look like A:B or N (integers), got {text!r}") from None
-        seeds = range(first, first + 1)
-    if len(seeds) == 0:
-        raise UsageError(f"seed range {text!r} is empty (B is exclusive: use A:B with B > A)")
-    _seed_value(str(seeds[0]))
-    _seed_value(str(seeds[-1]))
-    return seeds
+    """A seed range (contracts.scenarios.parse_seed_range); UsageError otherwise."""
+    try:
+        return contract_seed_range(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_output_path(path: Path, option: str) -> None:

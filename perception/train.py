@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.scenarios import parse_seed_range as contract_seed_range
 from perception.classes import NAMES, NUM_CLASSES
 from perception.inference import DEFAULT_MODEL_PATH
 
@@ -25,14 +26,12 @@ DEFAULT_DATA = Path("data/perception")
 
 
 def parse_seed_range(text: str) -> range:
-    """'A:B' → range(A, B) (B exclusive)."""
+    """argparse type of a seed range: contracts.scenarios.parse_seed_range ('A:B', B exclusive, or 'N';
+    seeds 0 … 2^32 − 1, as for every other command)."""
     try:
-        a, b = (int(x) for x in text.split(":"))
+        return contract_seed_range(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected A:B seed range, got {text!r}") from exc
-    if b <= a:
-        raise argparse.ArgumentTypeError(f"empty seed range {text!r}")
-    return range(a, b)
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def class_weights(labels: np.ndarray, power: float = 0.6, max_weight: float = 20.0) -> np.ndarray:

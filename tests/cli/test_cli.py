@@ -71,6 +71,9 @@ def test_scenario_list_names_the_car_scenarios():
         (("scenario", "sweep", "--seeds", f"{2**32 - 1}:{2**32 + 1}"), "out of range"),
         (("scenario", "sweep", "--seeds=-2:3"), "out of range"),
         (("bench", "loop", "--seed", "-1"), "out of range"),
+        # the perception tools parse seeds with the same contract (contracts.scenarios.parse_seed_range)
+        (("train", "perception", "--seeds=-5:3"), "out of range"),
+        (("train", "perception", f"--eval-seeds={2**32 - 1}:{2**32 + 1}"), "out of range"),
         (("scenario", "run", "car_lane_follow", "--seed", "0", "--direct", "--record", "r.mcap"), "--direct"),
         (("launch", "no_such_graph"), "unknown graph 'no_such_graph'"),
         (("eval", "perception", "--seeds", "0:1", "--model", "/nonexistent/segnet.onnx"), "not found"),
