@@ -92,6 +92,12 @@ def _ego_at(ego: EgoLog, i: int, label: str) -> Moment:
     return Moment(float(ego.t[i]), float(ego.x[i]), float(ego.y[i]), label, "ego")
 
 
+def _actor_at(ego: EgoLog, i: int, who: str, track: np.ndarray, label: str) -> Moment:
+    """An actor's moment at period i: marked where the actor was, linked to where the ego was."""
+    x, y = float(track[i, 1]), float(track[i, 2])
+    return Moment(float(ego.t[i]), x, y, label, who, float(ego.x[i]), float(ego.y[i]))
+
+
 def _light_moments(spec: ScenarioSpec, ego: EgoLog, front_s: np.ndarray) -> list[Moment]:
     lights = {light.light_id: light for light in spec.lights}
     out = []
@@ -129,17 +135,8 @@ def _pedestrian_moments(
     if not window:
         return []
     i = min(window, key=lambda k: (ego.v[k], k))
-    return [
-        Moment(
-            float(ego.t[i]),
-            float(track[i, 1]),
-            float(track[i, 2]),
-            f"{name} on the crossing; ego yields at {ego.v[i]:.1f} m/s, {ego.t[i]:.1f} s",
-            name,
-            float(ego.x[i]),
-            float(ego.y[i]),
-        )
-    ]
+    label = f"{name} on the crossing; ego yields at {ego.v[i]:.1f} m/s, {ego.t[i]:.1f} s"
+    return [_actor_at(ego, i, name, track, label)]
 
 
 def _lead_moments(spec: ScenarioSpec, ego: EgoLog, front_s: np.ndarray, track: np.ndarray) -> list[Moment]:
@@ -148,29 +145,9 @@ def _lead_moments(spec: ScenarioSpec, ego: EgoLog, front_s: np.ndarray, track: n
     out = []
     if ego.t[-1] >= spec.lead.t_brake:
         i = int(np.searchsorted(ego.t, spec.lead.t_brake))
-        out.append(
-            Moment(
-                float(ego.t[i]),
-                float(track[i, 1]),
-                float(track[i, 2]),
-                f"lead brakes hard, gap {gap[i]:.1f} m, {ego.t[i]:.1f} s",
-                LEAD,
-                float(ego.x[i]),
-                float(ego.y[i]),
-            )
-        )
+        out.append(_actor_at(ego, i, LEAD, track, f"lead brakes hard, gap {gap[i]:.1f} m, {ego.t[i]:.1f} s"))
     j = int(np.argmin(gap))
-    out.append(
-        Moment(
-            float(ego.t[j]),
-            float(track[j, 1]),
-            float(track[j, 2]),
-            f"closest gap {gap[j]:.1f} m, {ego.t[j]:.1f} s",
-            LEAD,
-            float(ego.x[j]),
-            float(ego.y[j]),
-        )
-    )
+    out.append(_actor_at(ego, j, LEAD, track, f"closest gap {gap[j]:.1f} m, {ego.t[j]:.1f} s"))
     return out
 
 
@@ -179,17 +156,7 @@ def _passing_moment(ego: EgoLog, name: str, track: np.ndarray) -> list[Moment]:
     i = int(np.argmin(distance))
     if i in (0, len(distance) - 1):
         return []  # never passed: still approaching at the end, or already behind at the start
-    return [
-        Moment(
-            float(ego.t[i]),
-            float(track[i, 1]),
-            float(track[i, 2]),
-            f"{name} passes, {distance[i]:.1f} m apart, {ego.t[i]:.1f} s",
-            name,
-            float(ego.x[i]),
-            float(ego.y[i]),
-        )
-    ]
+    return [_actor_at(ego, i, name, track, f"{name} passes, {distance[i]:.1f} m apart, {ego.t[i]:.1f} s")]
 
 
 def _blocker_moments(spec: ScenarioSpec, ego: EgoLog, front_s: np.ndarray) -> list[Moment]:
