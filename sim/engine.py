@@ -21,6 +21,7 @@ from sim.appearance import Palette, default_palette, random_palette
 from sim.camera import camera_pose_world, make_camera_model, render
 from sim.ego import EgoState, step
 from sim.geometry import wrap_angle
+from sim.key_moments import LEAD, EgoLog, car_moments, oncoming_track, pedestrian_track
 from sim.layout import ScenarioSpec
 from sim.metrics import Actor, Metrics
 from sim.scenarios import build_scenario
@@ -238,8 +239,6 @@ class Simulation:
 
     def key_moments(self) -> list[dict]:
         """What the plot of this run marks (sim/key_moments.py), as plain dicts."""
-        from sim.key_moments import EgoLog, car_moments
-
         traj = self.ego_trajectory()
         ego = EgoLog(
             traj[:, 0], traj[:, 1], traj[:, 2], np.array(self._speeds), CAR_LENGTH - CAR_REAR_OVERHANG,
@@ -387,8 +386,6 @@ class Simulation:
             self._done_reason = "time_limit"
 
     def _record_tracks(self, t: float) -> None:
-        from sim.key_moments import LEAD, oncoming_track, pedestrian_track
-
         rows = [(pedestrian_track(i), w.state(t)) for i, w in enumerate(self.walkers)]
         rows += [(oncoming_track(i), car.state()) for i, car in enumerate(self.oncoming)]
         if self.lead is not None:
