@@ -150,3 +150,57 @@ class Proprioception:
             raise ValueError(f"foot_contact must be 1-D, got shape {np.shape(self.foot_contact)}")
         if np.any(np.asarray(self.joint_upper) <= np.asarray(self.joint_lower)):
             raise ValueError("every joint needs joint_upper > joint_lower")
+
+
+@dataclass(frozen=True)
+class TrackedObject:
+    """A road user followed over frames by perception's tracker (perception/tracker.py), in odom.
+
+    Position and velocity come from a constant-velocity Kalman filter; `covariance` is its 4x4 state
+    covariance (x, y, vx, vy; m², m²/s², row-major). The footprint (length along yaw, width across) is
+    the extent of what was seen, not the whole object: a car seen from behind is as long as its visible
+    part. `hits` counts the frames it was associated in; a velocity is only worth trusting after a few.
+    """
+
+    track_id: int  # unique per tracker, never reused
+    label: str  # perception.classes name: "vehicle" or "pedestrian"
+    x: float  # odom, m
+    y: float
+    vx: float  # odom, m/s
+    vy: float
+    covariance: tuple[float, ...]  # 16 values
+    length: float  # m
+    width: float
+    yaw: float  # rad, odom: orientation of the footprint
+    hits: int
+    age_s: float  # since the first association
+
+    @property
+    def speed(self) -> float:
+        return float(np.hypot(self.vx, self.vy))
+
+    @property
+    def velocity_std(self) -> float:
+        """Standard deviation of the velocity estimate along its worse axis, m/s."""
+        cov_v = np.asarray(self.covariance, dtype=float).reshape(4, 4)[2:, 2:]
+        return float(np.sqrt(max(np.linalg.eigvalsh(cov_v).max(), 0.0)))
+
+
+# A grid cell belongs to a tracked object when within this of its footprint: the filtered centre lags a
+# blob whose visible part changes, and the reasoner pools cells to half a metre.
+FOOTPRINT_CELL_MARGIN_M = 0.5
+
+
+def points_in_footprints(
+    objects, x: np.ndarray, y: np.ndarray, margin_m: float = FOOTPRINT_CELL_MARGIN_M
+) -> np.ndarray:
+    """Which points lie within margin_m of one of the objects' footprints: rectangles of `length` along
+    `yaw` and `width` across, centred at (x, y), all in one frame (TrackedObject, or the reasoner's
+    DetectedObject: the meaning of those fields, written once)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    hit = np.zeros(x.shape, dtype=bool)
+    for o in objects:
+        c, s = np.cos(o.yaw), np.sin(o.yaw)
+        along, across = c * (x - o.x) + s * (y - o.y), -s * (x - o.x) + c * (y - o.y)
+        hit |= (np.abs(along) <= 0.5 * o.length + margin_m) & (np.abs(across) <= 0.5 * o.width + margin_m)
+    return hit
