@@ -44,7 +44,11 @@ def request_from_query(query: dict, route, vehicle_id: str):
             color=str(o.get("color", "")),
             x=float(o["x"]),
             y=float(o["y"]),
+            length=float(o.get("length", 0.0)),
             width=float(o.get("width", 0.0)),
+            yaw=float(o.get("yaw", 0.0)),
+            vx=float(o.get("vx", 0.0)),
+            vy=float(o.get("vy", 0.0)),
             confidence=float(o.get("confidence", 1.0)),
         )
         for o in query.get("objects", [])

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contracts.messages import points_in_footprints
 from perception.classes import Cls
+from perception.tracker import ObjectTracker
 from perception.types import PerceptionOutput
 from planning.behaviour import BehaviourFsm, LeadTracker, LightDecision, LightLatch, Situation
 from planning.occupancy import (
@@ -29,7 +31,14 @@ from planning.pedestrians import PedestrianTracker, predicted_points
 from planning.route import Route, wrap_angle
 from planning.safety import MovingObstacle, SafetyChecker, fallback_trajectory
 from planning.speed_profile import Lead, curve_speed_limit, rollout
-from planning.system2 import HOLD_ACTIONS, PASS_ACTIONS, PassPermission, System2, grid_payload
+from planning.system2 import (
+    HOLD_ACTIONS,
+    PASS_ACTIONS,
+    PassPermission,
+    System2,
+    grid_payload,
+    tracked_payload,
+)
 from planning.task import TASK_ACTIONS, ObjectMemory, TextTask, route_through, seen_free, walk_to_check
 from planning.types import EgoState, Embodiment, RouteMap, Trajectory
 
@@ -90,6 +99,9 @@ class Planner:
         self.task: TextTask | None = None  # a task in words (planning/task.py)
         self.task_objects = ObjectMemory(min_range_m=self.p.task_min_object_range_m)
         self._task_arrived_ns: int | None = None
+        # Road users over frames (perception/tracker.py): which of them stand still, for the checks of a
+        # pass over the oncoming lane, and what a System 2 query lists.
+        self.tracker = ObjectTracker()
 
     def release_park(self) -> None:
         """The drive request: leave the parking spot and drive on to the goal."""
@@ -166,6 +178,7 @@ class Planner:
         front = self.fp.front - emb.safety_margin  # base_link → physical front bumper
 
         pts, cls = self.memory.update(grid, ego, stamp)
+        self.tracker.update_from_grid(stamp, grid, ego.x, ego.y, ego.yaw)
         self.system2_query = None
         self._system2_advice(grid, ego, stamp, s0, d0, front, v0)
         if self.prev_s is None:  # the advice replaced the route (a WALK_TO): where are we on the new one?
@@ -316,7 +329,9 @@ class Planner:
             and best.stop_reason == "obstacle"
         )
         if self.system2.oncoming is not None and self.system2.update_stuck(stamp, stuck):
-            self.system2_query = self._make_query(grid, ego, stamp, own_block_s)
+            self.system2_query = self._make_query(
+                grid, ego, stamp, own_block_s, objects=tracked_payload(self.tracker)
+            )
         debug = dict(
             best.traj.debug,
             s=s0,
@@ -394,9 +409,17 @@ class Planner:
         """Judge the advice that arrived since the last frame and keep the pass permission up to date."""
         s2, half = self.system2, 0.5 * self.route.map.lane_width
         s_front = s0 + front
+        standing = self.tracker.static()
 
         def lookup(x, y):
-            return lookup_cells(grid, ego, x, y)
+            # A road user the tracker knows to stand still is no oncoming traffic: to the oncoming-lane
+            # check it is a static obstacle (which the safety checker keeps the car clear of anyway).
+            cells = lookup_cells(grid, ego, x, y)
+            if standing:
+                user = (cells == int(Cls.VEHICLE)) | (cells == int(Cls.PEDESTRIAN))
+                known = user & points_in_footprints(standing, x, y)
+                cells = np.where(known, np.uint8(Cls.OBSTACLE), cells)
+            return cells
 
         for a in s2.take_pending(stamp):
             if self.task is not None and a.action in TASK_ACTIONS:

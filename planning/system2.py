@@ -276,3 +276,24 @@ class System2:
             why = f"oncoming lane {np.mean(unknown):.0%} unseen over {reach:.0f} m"
             return OncomingCheck(False, why, reach)
         return OncomingCheck(True, "", reach)
+
+
+def tracked_payload(tracker) -> list[dict]:
+    """A query's objects (perception/tracker.py ObjectTracker): the road users whose velocity the tracker
+    knows, in odom, so that the reasoner can tell one that stands from one that comes; the rest stay
+    road users of unknown speed in the grid."""
+    return [
+        {
+            "object_id": f"track{o.track_id}",
+            "label": o.label,
+            "x": round(o.x, 3),
+            "y": round(o.y, 3),
+            "length": round(o.length, 3),
+            "width": round(o.width, 3),
+            "yaw": round(o.yaw, 4),
+            "vx": round(o.vx, 3),
+            "vy": round(o.vy, 3),
+            "confidence": round(min(1.0, o.hits / 20.0), 3),  # twenty frames (2 s): seen plainly
+        }
+        for o in tracker.known_velocity()
+    ]

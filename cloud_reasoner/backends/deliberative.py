@@ -25,6 +25,7 @@ import numpy as np
 from cloud_reasoner.backends.base import Backend
 from cloud_reasoner.backends.route_frame import RouteFrame
 from cloud_reasoner.query import Advice, EmbodimentKind, MetaAction, QuestionKind, ReasonQuery
+from contracts.messages import points_in_footprints
 
 # perception.classes.Cls values that block motion (VEHICLE, PEDESTRIAN, OBSTACLE), and OBSTACLE alone
 _BLOCKING_CLASSES = (4, 5, 6)
@@ -201,6 +202,11 @@ class DeliberativeBackend(Backend):
             moving.append(np.zeros(len(bx), dtype=bool))
             cone.append(is_obstacle)
             speed.append(np.zeros(len(bx)))
+            # A road user's cells inside the footprint of an object the vehicle lists (its tracker knows
+            # that object's velocity) are of known speed: that object's samples below carry it.
+            if q.objects:
+                odom = pts[-1]
+                is_user &= ~points_in_footprints(q.objects, odom[:, 0], odom[:, 1])
             user.append(is_user)
         for o in q.objects:
             if o.label in ("road", "lane", "sidewalk"):

@@ -216,6 +216,23 @@ def test_what_it_cannot_see_it_does_not_pass():
     assert advice.action == MetaAction.WAIT and "visible" in advice.rationale
 
 
+def test_a_road_user_the_vehicle_tracks_has_a_known_speed():
+    # car_stalled_vehicle seed 10: a blob of vehicle cells at the edge of the oncoming lane that never
+    # moved kept the car waiting ("unknown speed") until its time ran out. The vehicle's tracker now lists
+    # the road users whose velocity it knows; their cells take that velocity.
+    grid = bev_with_boxes([(13.0, 17.5, -0.9, 0.9, 4), (30, 34, 2.8, 4.4, 4)])  # base_link; ego at x = 10
+    standing = DetectedObject("track1", "vehicle", "", 42.0, 3.6, 4.0, 1.6)
+    advice = reason(build_request(**{**_stalled_kwargs(), "grid": grid, "objects": [standing]}))
+    assert advice.action == MetaAction.PASS_LEFT_ONCOMING, advice.rationale
+    coming = DetectedObject("track1", "vehicle", "", 42.0, 3.6, 4.0, 1.6, vx=-6.0)
+    advice = reason(build_request(**{**_stalled_kwargs(), "grid": grid, "objects": [coming]}))
+    assert advice.action == MetaAction.WAIT and "oncoming vehicle" in advice.rationale
+    # an object elsewhere says nothing about these cells: still of unknown speed
+    elsewhere = DetectedObject("track1", "vehicle", "", 42.0, -20.0, 4.0, 1.6)
+    advice = reason(build_request(**{**_stalled_kwargs(), "grid": grid, "objects": [elsewhere]}))
+    assert advice.action == MetaAction.WAIT and "unknown speed" in advice.rationale
+
+
 def test_stalled_car_reaching_left_of_centre_is_passable_from_the_planner_standoff():
     # car_stalled_vehicle seeds 7, 16 and 18 through ROS: the planner stands ~12.6 m (base_link) behind
     # the stalled car's BEV blob (its rear, ~1 m deep), whose left edge reaches ~1.25 m left of the lane

@@ -90,14 +90,43 @@ def test_granted_pass_opens_the_oncoming_lane_and_the_planner_pulls_out():
     assert tr.debug["target_d"] == pytest.approx(3.5) and tr.y.max() > 2.5 and tr.speed.max() > 1.0
 
 
+def run_with_oncoming(planner, x_at, frames, start=0):
+    """As run(), with an oncoming car whose front is at base_link x_at(k) in frame k."""
+    queries, tr = [], None
+    for k in range(start, start + frames):
+        stamp = (k + 1) * FRAME_NS
+        tr = planner.plan(perception(stalled_grid(oncoming_car_x=x_at(k)), stamp), ego(stamp))
+        if planner.system2_query is not None:
+            queries.append(planner.system2_query)
+    return tr, queries
+
+
 def test_pass_is_rejected_while_an_oncoming_car_is_in_sight():
     planner = Planner(CAR_EMB, two_way_route())
-    grid = stalled_grid(oncoming_car_x=26.0)
-    _, queries = run(planner, grid, 80)
+
+    def coming(k):  # 6 m/s towards the ego, its front 26 m ahead at frame 80
+        return 26.0 + 6.0 * (80 - k) * FRAME_NS * 1e-9
+
+    _, queries = run_with_oncoming(planner, coming, 80)
     planner.system2.on_reply(pass_advice(queries[0]))
-    tr, _ = run(planner, grid, 1, 80)
+    tr, _ = run_with_oncoming(planner, coming, 1, 80)
     assert planner.system2.counters.advice_rejected_unsafe == 1 and planner.system2.permission is None
+    assert "road user in the oncoming lane" in planner.system2.last_event
     assert np.abs(tr.y).max() < 1.2 and tr.speed.max() < 0.5  # still holding its safe stop
+
+
+def test_a_car_standing_in_the_oncoming_lane_is_no_oncoming_traffic():
+    # The tracker (perception/tracker.py) has watched it stand for 4 s: to the oncoming-lane check it is a
+    # static obstacle (the planner's safety checker keeps clear of it), not traffic to wait for.
+    planner = Planner(CAR_EMB, two_way_route())
+    _, queries = run_with_oncoming(planner, lambda k: 33.0, 80)
+    stalled, standing = sorted(planner.tracker.static(), key=lambda o: o.y)  # both stand still
+    assert abs(stalled.y) < 0.5 and standing.y == pytest.approx(3.5, abs=0.3) and standing.speed < 0.2
+    listed = {o["object_id"] for o in queries[0]["objects"]}
+    assert listed == {f"track{stalled.track_id}", f"track{standing.track_id}"}
+    planner.system2.on_reply(pass_advice(queries[0]))
+    run_with_oncoming(planner, lambda k: 33.0, 1, 80)
+    assert planner.system2.permission is not None, planner.system2.last_event
 
 
 def test_stale_and_unmatched_advice_is_dropped_and_counted():
