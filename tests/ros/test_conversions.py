@@ -240,3 +240,22 @@ def test_unusable_camera_info_is_a_frame_rejected():
         with pytest.raises(FrameRejected) as err:
             conv.camera_model_from_ros(info, mount)
         assert err.value.reason == "camera_info"
+
+
+def test_tracks_roundtrip_and_malformed_messages_are_value_errors():
+    from std_msgs.msg import String
+
+    from perception.tracker import Detection, ObjectTracker
+
+    tracker = ObjectTracker()
+    for k in range(4):
+        tracker.update(k * 100_000_000, [Detection("vehicle", 20.0 - 0.5 * k, 3.5, 2.0, 1.5, 0.1, 12)])
+    tracks = tracker.confirmed()
+    msg = conv.tracks_to_msg(STAMP, tracks)
+    back = conv.tracks_from_msg(msg)
+    assert len(back) == 1 and back[0].track_id == tracks[0].track_id and back[0].label == "vehicle"
+    assert back[0].vx == pytest.approx(tracks[0].vx, abs=1e-3) and len(back[0].covariance) == 16
+    assert back[0].velocity_std == pytest.approx(tracks[0].velocity_std, abs=1e-3)
+    for bad in ("", "{}", '{"tracks": [{"track_id": 1}]}'):
+        with pytest.raises(ValueError):
+            conv.tracks_from_msg(String(data=bad))

@@ -404,6 +404,46 @@ def _rounded(v):
     return round(v, 3) if isinstance(v, float) else v  # millimetres: the JSON stays short
 
 
+_TRACK_FIELDS = ("track_id", "label", "x", "y", "vx", "vy", "length", "width", "yaw", "hits", "age_s")
+
+
+def tracks_to_msg(stamp_ns: int, tracks) -> String:
+    """contracts.messages.TrackedObject list (odom) as JSON: stamp_ns, frame_id, tracks [{track_id, label,
+    x, y, vx, vy, length, width, yaw, hits, age_s, covariance (16, row-major x y vx vy)}]."""
+    body = {
+        "stamp_ns": int(stamp_ns),
+        "frame_id": ODOM_FRAME,
+        "tracks": [
+            {
+                **{f: _rounded(getattr(t, f)) for f in _TRACK_FIELDS},
+                "covariance": [round(c, 6) for c in t.covariance],
+            }
+            for t in tracks
+        ],
+    }
+    return String(data=json.dumps(body, separators=(",", ":")))
+
+
+def tracks_from_msg(msg: String) -> tuple:
+    """(TrackedObject, ...) from tracks_to_msg's JSON; ValueError naming what is wrong."""
+    from contracts.messages import TrackedObject
+
+    try:
+        body = json.loads(msg.data)
+        return tuple(
+            TrackedObject(
+                **{
+                    f: (int if f in ("track_id", "hits") else str if f == "label" else float)(t[f])
+                    for f in _TRACK_FIELDS
+                },
+                covariance=tuple(float(c) for c in t["covariance"]),
+            )
+            for t in body["tracks"]
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"malformed tracks message: {exc!r}") from None
+
+
 def objects_stamp(msg: String) -> int:
     """The frame stamp of an objects message (for stamp matching); ValueError if it has none."""
     try:

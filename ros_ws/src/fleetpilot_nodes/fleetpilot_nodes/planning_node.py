@@ -1,7 +1,9 @@
 """Planning as a ROS 2 node: semantic grid + perception status + odometry (exact same stamp) → path.
 
-Publishes planning/path (nav_msgs/Path in odom; each pose stamped with its planned arrival time) and
-diagnostics (the chosen behaviour, fallback flag, planning time). Needs map/route (latched) first.
+Publishes planning/path (nav_msgs/Path in odom; each pose stamped with its planned arrival time),
+planning/tracks (std_msgs/String, JSON: the road users the planner's tracker follows, in odom, with
+velocity and covariance; conversions.tracks_to_msg) and diagnostics (the chosen behaviour, fallback
+flag, planning time). Needs map/route (latched) first.
 With `objects: true` perception/objects joins the stamp match (a System 2 query then lists them), and a
 sentence on `task/text` (latched) becomes the planner's task: it asks System 2 what the words mean.
 """
@@ -104,6 +106,7 @@ class PlanningNode(Node):
         qos = stream_qos(bool(self.p["reliable_qos"]))
         self.pub_path = self.create_publisher(Path, "planning/path", qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.pub_tracks = self.create_publisher(String, "planning/tracks", qos)
         self._answer = LastAnswer()
         inputs = ["grid", "status", "odom"] + (["objects"] if self.p["objects"] else [])
         self._sync = StampSync(inputs, self._on_inputs, queue_size=8, on_repeat=self._answer.repeat)
@@ -232,6 +235,7 @@ class PlanningNode(Node):
             traj.stamp_ns, self.pub_path, conv.path_bytes_from_trajectory(self._published(traj))
         )
         self.pub_diag.publish(conv.planning_status(traj, ms))
+        self.pub_tracks.publish(conv.tracks_to_msg(traj.stamp_ns, self.planner.tracker.confirmed()))
         query = self.planner.system2_query
         if query is not None:
             import json
