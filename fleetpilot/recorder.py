@@ -47,6 +47,7 @@ DEFAULT_TOPICS = {
     "perception/occupancy": "nav_msgs/msg/OccupancyGrid",
     "perception/status": "diagnostic_msgs/msg/DiagnosticArray",
     "planning/path": "nav_msgs/msg/Path",
+    "planning/tracks": "std_msgs/msg/String",  # tracked road users (conversions.tracks_to_msg)
     "cmd_vel": "geometry_msgs/msg/TwistStamped",
     "map/route": "std_msgs/msg/String",
     "diagnostics": "diagnostic_msgs/msg/DiagnosticArray",

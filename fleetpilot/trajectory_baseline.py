@@ -18,7 +18,10 @@ SCHEMA = 2  # 2: digests of values rounded to 1e-9 (sim/trajectory_digest.py); 1
 # The committed baseline of the architecture refactoring (issue 19): every scenario, seeds 0-4, direct and
 # ROS. Schema 1 was recorded at 3882287, before its first step; schema 2 (rounded values) at 38ba772,
 # after a direct re-run of 3882287 with the schema-2 digest matched it on every run but car_lead_vehicle:3,
-# which f65b8ca changed on purpose (the goal-short fix: it arrives 0.05 s sooner).
+# which f65b8ca changed on purpose (the goal-short fix: it arrives 0.05 s sooner). 85586f4 (the tracker in
+# System 2's checks) changed two on purpose, re-recorded with it: car_construction_zone:4 direct (System 2
+# now sees an oncoming car it missed and says wait first: goal at 32.4 s, was 30.3 s) and
+# car_construction_zone:2 ROS (goal at 32.0 s, was 32.7 s). The other 113 runs are unchanged.
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "tests" / "baselines" / "trajectory_sha256.json"
 
 
