@@ -65,23 +65,23 @@ def bev_detections(
         mask = (grid.classes == int(cls)).astype(np.uint8)
         if not mask.any():
             continue
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        # cv2 gives each blob's cell count, bounding box and centroid (in cells): no per-blob pass
+        n, _, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
         for i in range(1, n):
-            if int(stats[i, cv2.CC_STAT_AREA]) < min_cells:
+            cells = int(stats[i, cv2.CC_STAT_AREA])
+            if cells < min_cells:
                 continue
-            rows, cols = np.nonzero(labels == i)
-            bx = grid.origin_x + (cols + 0.5) * grid.resolution
-            by = grid.origin_y + (rows + 0.5) * grid.resolution
-            mx, my = float(bx.mean()), float(by.mean())
+            mx = grid.origin_x + (float(centroids[i, 0]) + 0.5) * grid.resolution
+            my = grid.origin_y + (float(centroids[i, 1]) + 0.5) * grid.resolution
             out.append(
                 Detection(
                     label=cls.name.lower(),
                     x=ego_x + c * mx - s * my,
                     y=ego_y + s * mx + c * my,
-                    length=float(bx.max() - bx.min()) + grid.resolution,
-                    width=float(by.max() - by.min()) + grid.resolution,
+                    length=int(stats[i, cv2.CC_STAT_WIDTH]) * grid.resolution,  # columns run along +x
+                    width=int(stats[i, cv2.CC_STAT_HEIGHT]) * grid.resolution,
                     yaw=ego_yaw,
-                    cells=len(rows),
+                    cells=cells,
                 )
             )
     return out
