@@ -409,11 +409,14 @@ class Planner:
         """Judge the advice that arrived since the last frame and keep the pass permission up to date."""
         s2, half = self.system2, 0.5 * self.route.map.lane_width
         s_front = s0 + front
-        standing = self.tracker.static()
+        standing = None  # the tracker's static objects, on the first lookup: most frames need none
 
         def lookup(x, y):
             # A road user the tracker knows to stand still is no oncoming traffic: to the oncoming-lane
             # check it is a static obstacle (which the safety checker keeps the car clear of anyway).
+            nonlocal standing
+            if standing is None:
+                standing = self.tracker.static()
             cells = lookup_cells(grid, ego, x, y)
             if standing:
                 user = (cells == int(Cls.VEHICLE)) | (cells == int(Cls.PEDESTRIAN))
