@@ -139,7 +139,7 @@ class ObjectTracker:
             raise ValueError(f"tracker: stamps must increase ({stamp_ns} after {self._last_ns})")
         for t in self.tracks:
             self._predict(t, (stamp_ns - t.last_ns) * 1e-9)
-        matches = self._associate(detections, stamp_ns)
+        matches = self._associate(detections)
         matched_tracks = set()
         for ti, di in matches:
             t, d = self.tracks[ti], detections[di]
@@ -190,7 +190,7 @@ class ObjectTracker:
         t.cov = (np.eye(4) - k @ np.eye(2, 4)) @ t.cov
         t.cov = 0.5 * (t.cov + t.cov.T)  # keep it symmetric against rounding
 
-    def _associate(self, detections: list[Detection], stamp_ns: int) -> list[tuple[int, int]]:
+    def _associate(self, detections: list[Detection]) -> list[tuple[int, int]]:
         if not self.tracks or not detections:
             return []
         pred = np.array([t.state[:2] for t in self.tracks])
