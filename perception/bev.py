@@ -10,7 +10,8 @@ Everything geometric is precomputed once per camera in two lookup tables:
 
 Obstacles violate the flat-ground assumption: their pixels, projected, land *behind* the object. So
 per image column we find, for each obstacle blob, its lowest pixel (where it touches the ground,
-or for vehicles their sill, ``contact_heights``). The cell of that contact point and the cells up to
+or for vehicles their sill, ``contact_heights``; a run that ends in mid-air takes it from the blob
+beside it, ``_contact_pixels``). The cell of that contact point and the cells up to
 ``obstacle_depth`` metres behind it along the viewing ray are occupied; cells whose pixel shows the
 blob beyond that are occluded → UNKNOWN. Priority: obstacle > lane marking > other ground classes.
 
@@ -179,9 +180,11 @@ class BevProjector:
         # 3. Obstacles last (they win): from each blob's contact point, `obstacle_depth` metres of
         # footprint along the viewing ray.
         obstacle = self._is_obstacle[classes]
-        contact = np.flatnonzero(self._is_contact_pixel(obstacle) & self._edge_hits)
+        seen, contact = self._contact_pixels(obstacle)
+        keep = self._edge_hits[contact]
+        seen, contact = seen[keep], contact[keep]
         if contact.size:
-            cls = flat[contact]
+            cls = flat[seen]
             scale = self._contact_scale[cls]
             dx = (self._edge_x[contact] - cam.x) * scale
             dy = (self._edge_y[contact] - cam.y) * scale
@@ -200,11 +203,35 @@ class BevProjector:
         )
 
     @staticmethod
-    def _is_contact_pixel(obstacle: np.ndarray) -> np.ndarray:
-        """Lowest pixel of each vertical obstacle run (per column): obstacle here, not just below."""
+    def _contact_pixels(obstacle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per image column, the lowest pixel of each vertical obstacle run, and the flat index of the
+        pixel whose ray gives its ground contact (both flat indices, same length).
+
+        Usually the two are the same pixel. But a run can end in mid-air: a silhouette edge that is
+        not quite vertical in the image (world verticals lean under a pitched camera; rasterising
+        steps them one column over) leaves the top of an object alone in a column, with the road far
+        behind it below. Its own ray meets the ground metres beyond the object (car_construction_zone
+        seed 156: a cone at 18 m put an obstacle at 37 m in the oncoming lane). When the blob goes on
+        downwards in a neighbouring column, the run's contact is taken from the bottom of that run
+        instead: one step nearer, which on a genuinely sloped ground line is a pixel row of extra
+        margin."""
+        h, w = obstacle.shape
+        rows = np.arange(h)[:, None]
+        # Bottom row of the run each pixel belongs to: the next free row below it, minus one.
+        next_free = np.where(obstacle, h, rows)
+        run_bottom = np.minimum.accumulate(next_free[::-1], axis=0)[::-1] - 1
         below = np.zeros_like(obstacle)
         below[:-1] = obstacle[1:]
-        return (obstacle & ~below).ravel()
+        v, u = np.nonzero(obstacle & ~below)
+        contact_row = v.copy()
+        inner = v + 1 < h
+        for du in (-1, 1):
+            n = u + du
+            ok = inner & (n >= 0) & (n < w)
+            vv, nn = v[ok] + 1, n[ok]
+            lower = np.where(obstacle[vv, nn], run_bottom[vv, nn], -1)
+            contact_row[ok] = np.maximum(contact_row[ok], lower)
+        return v * w + u, contact_row * w + u
 
 
 def class_histogram(grid: BevGrid) -> dict[str, int]:

@@ -79,6 +79,23 @@ def test_obstacle_occupies_its_base_and_hides_what_is_behind(make_camera):
     assert np.all(row[(xs > 18.0) & (xs < 40.0)] == BevGrid.UNKNOWN)
 
 
+def test_a_run_that_ends_in_mid_air_takes_its_contact_from_the_blob_beside_it(make_camera):
+    # Rasterised, a world-vertical edge that leans in the image steps one column over: the top pixel
+    # of a cone stands alone in its column with road far behind it below. Its own ray meets the
+    # ground far beyond the cone (car_construction_zone seed 156: 18 m → an obstacle at 37 m).
+    cam = make_camera()
+    classes = scene_with_box(cam, box_x=12.0, half_width=0.4, height=0.75)
+    v_top, u_left = (int(i.min()) for i in np.nonzero(classes == Cls.OBSTACLE))
+    classes[v_top, u_left - 1] = Cls.OBSTACLE
+    gx, _gy, _hits = ground_points(cam, 0.5)
+    assert 20.0 < gx[v_top, u_left - 1] < 40.0  # where the old rule put it: inside the grid
+    grid = BevProjector(cam, obstacle_depth=1.0).project(classes)
+    xs, _ys = grid.cell_centers()
+    occupied = xs[grid.classes == Cls.OBSTACLE]
+    assert occupied.size > 0
+    assert occupied.max() < 12.0 + 1.0 + 0.6
+
+
 def test_vehicle_sill_height_puts_the_car_at_its_front_not_behind(make_camera):
     # a car body floating 0.25 m above the ground (no wheels): its lowest pixel's ray meets the ground
     # z / (z - 0.25) times further away; the vehicle contact height pulls it back.
