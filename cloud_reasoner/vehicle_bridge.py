@@ -36,7 +36,9 @@ def request_from_query(query: dict, route, vehicle_id: str):
     ego = SimpleNamespace(**query["ego"])
     body = SimpleNamespace(**query["body"])
     question = QuestionKind[str(query.get("question", "stuck_behind_obstacle")).upper()]
-    embodiment = "humanoid" if str(query.get("embodiment", "car")).lower() == "humanoid" else "car"
+    # the planner names its body (its embodiment file); build_request refuses a name the proto has no
+    # value for, so an unknown body is a "bad query" reply instead of being asked about as a car
+    embodiment = str(query["embodiment"])
     objects = [
         DetectedObject(
             object_id=str(o["object_id"]),

@@ -53,6 +53,16 @@ def test_query_becomes_a_valid_request():
     assert (q.grid.classes == int(Cls.VEHICLE)).sum() == 8 * 18
 
 
+def test_the_query_names_its_body_and_an_unknown_or_missing_one_is_refused_not_taken_for_a_car():
+    assert query_from_proto(request_from_query(task_query(), ROUTE, "humanoid")).embodiment.name == "HUMANOID"
+    with pytest.raises(ValueError, match="tricycle"):
+        request_from_query({**stalled_query(), "embodiment": "tricycle"}, ROUTE, "car")
+    unnamed = stalled_query()
+    del unnamed["embodiment"]
+    with pytest.raises(KeyError):
+        request_from_query(unnamed, ROUTE, "car")
+
+
 def test_fault_backend_modes_shape_the_advice():
     query = query_from_proto(request_from_query(stalled_query(), ROUTE, "car"))
     assert FaultBackend("stale").reason(query, 1.0).valid_for_s == 0.0
