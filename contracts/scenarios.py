@@ -173,3 +173,13 @@ def get(name: str) -> Scenario:
 def names(embodiment: str | None = None) -> tuple[str, ...]:
     """All names in registry order, or those hosted by one embodiment's world."""
     return tuple(n for n, s in SCENARIOS.items() if embodiment is None or s.embodiment == embodiment)
+
+
+def bodies() -> tuple[str, ...]:
+    """The embodiments that have a world of their own (not the shared one), in registry order."""
+    return tuple(dict.fromkeys(s.embodiment for s in SCENARIOS.values() if s.embodiment != "shared"))
+
+
+def lends_compute(embodiment: str) -> bool:
+    """Whether some scenario of this body parks and lends its idle compute to a fleet job."""
+    return any(s.fleet for s in SCENARIOS.values() if s.embodiment == embodiment)

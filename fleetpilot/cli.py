@@ -168,17 +168,23 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
     check_perception_model()
-    if args.robot == "humanoid":
-        if args.background_job or args.system2_ab:
-            raise UsageError("--background-job and --system2-ab are car benchmarks")
-        scenario = "humanoid_goals" if args.scenario is None else args.scenario
-        entry = _check_scenario(scenario)
-        if entry.embodiment != "humanoid":
-            raise UsageError(f"--robot humanoid needs a humanoid scenario, got {scenario!r}")
-        result = bench_loop(args.frames, scenario=scenario, seed=args.seed, graph=entry.graph)
-    elif args.background_job and args.system2_ab:
+    if args.background_job and args.system2_ab:
         raise UsageError("--background-job and --system2-ab are separate benchmarks: pick one")
-    elif args.background_job:
+    # the scenario: the one named, else the robot's first in the registry (System 2: its first that asks
+    # the cloud); the graph and whether the stack can lend compute or ask the cloud are the registry's
+    mine = [scenarios.get(n) for n in scenarios.names(args.robot)]
+    if args.system2_ab:
+        mine = [s for s in mine if s.cloud is not None]
+    if not mine:
+        raise UsageError(f"--system2-ab: no {args.robot} scenario asks System 2")
+    entry = _check_scenario(args.scenario or mine[0].name)
+    if entry.embodiment != args.robot:
+        raise UsageError(f"--robot {args.robot} needs a {args.robot} scenario, got {entry.name!r}")
+    if args.system2_ab and entry.cloud is None:
+        raise UsageError(f"--system2-ab: scenario {entry.name!r} does not ask System 2")
+    if args.background_job and not scenarios.lends_compute(args.robot):
+        raise UsageError(f"--background-job: the {args.robot} does not lend compute to the fleet")
+    if args.background_job:
         from fleetpilot.bench_fleet import bench_loop_background_job
 
         rounds = 1 if args.rounds is None else args.rounds
@@ -189,7 +195,7 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
         result = bench_loop_background_job(
             args.frames,
             block_frames=args.phase_frames,
-            scenario=args.scenario or "car_lane_follow",
+            scenario=entry.name,
             seed=args.seed,
             sched_idle=args.sched_idle,
             rounds=rounds,
@@ -200,13 +206,11 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
         rounds = 2 if args.rounds is None else args.rounds
         if rounds < 1:
             raise UsageError("--rounds must be at least 1")
-        scenario = args.scenario or "car_stalled_vehicle"
-        _check_scenario(scenario)
         result = bench_loop_ab(
-            args.frames, scenario=scenario, seed=args.seed, rounds=rounds, fault=args.cloud_fault
+            args.frames, scenario=entry.name, seed=args.seed, rounds=rounds, fault=args.cloud_fault
         )
     else:
-        result = bench_loop(args.frames, scenario=args.scenario or "car_lane_follow", seed=args.seed)
+        result = bench_loop(args.frames, scenario=entry.name, seed=args.seed, graph=entry.graph)
     write_json(result, args.json)
     return 0
 
@@ -324,9 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
         "loop", help="sim → perception → planning → control loop latency and real-time factor"
     )
     loop.add_argument("--frames", type=int, default=400)
-    loop.add_argument("--scenario", default=None, help="default: car_lane_follow, or humanoid_goals")
     loop.add_argument(
-        "--robot", choices=("car", "humanoid"), default="car", help="which graph: car_sim or humanoid_sim"
+        "--scenario", default=None, help="default: the robot's first scenario in `scenario list`"
+    )
+    loop.add_argument(
+        "--robot", choices=scenarios.bodies(), default="car", help="the body; its scenario names the graph"
     )
     loop.add_argument("--seed", type=seed, default=0)
     loop.add_argument("--json", type=Path)

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-# the car graph with the reasoner bridge, for the bench A/B (runs take theirs from the registry)
-SYSTEM2_GRAPH = "car_sim_system2"
 DEADLINE_S = 2.0
 LOCKSTEP_WAIT_S = DEADLINE_S + 1.0
 
@@ -52,14 +50,18 @@ def bench_loop_ab(
     car_sim_system2, the embedded cloud with `fault`, no lockstep wait: the loop never waits on System 2),
     interleaved A/B/A/B in one process so machine load affects both alike. The scenario should make the
     planner ask (car_stalled_vehicle: stuck from ~10 s, a query every 2 s; use >= 400 frames)."""
-    from fleetpilot.graph_runner import DEFAULT_GRAPH, bench_loop
+    from contracts import scenarios
+    from fleetpilot.graph_runner import bench_loop
 
+    entry = scenarios.get(scenario)
+    if entry.cloud is None:
+        raise ValueError(f"scenario {scenario!r} does not ask System 2")
     runs: dict[str, list[dict]] = {"without_bridge": [], "with_bridge": []}
     for _ in range(rounds):
-        runs["without_bridge"].append(bench_loop(frames, scenario=scenario, seed=seed, graph=DEFAULT_GRAPH))
-        with cloud_overrides(fault, lockstep=False) as overrides:
+        runs["without_bridge"].append(bench_loop(frames, scenario=scenario, seed=seed, graph=entry.graph))
+        with cloud_overrides(fault, lockstep=False, vehicle_id=entry.cloud.vehicle_id) as overrides:
             runs["with_bridge"].append(
-                bench_loop(frames, scenario=scenario, seed=seed, graph=SYSTEM2_GRAPH, overrides=overrides)
+                bench_loop(frames, scenario=scenario, seed=seed, graph=entry.cloud.graph, overrides=overrides)
             )
     p99 = {k: max(r["e2e_ms"]["p99"] for r in v) for k, v in runs.items()}
     p99_median = {k: sorted(r["e2e_ms"]["p99"] for r in v)[len(v) // 2] for k, v in runs.items()}

@@ -23,6 +23,8 @@ def test_scenario_list_names_the_humanoid_scenarios():
             "needs a humanoid scenario",
         ),
         (("bench", "loop", "--robot", "robot_dog"), "invalid choice"),
+        (("bench", "loop", "--robot", "humanoid", "--background-job"), "does not lend compute"),
+        (("bench", "loop", "--system2-ab", "--scenario", "car_lane_follow"), "does not ask System 2"),
         (("scenario", "run", "humanoid_dance", "--seed", "0"), "unknown scenario"),
         (("scenario", "run", "shared_crossing", "--seed", "0", "--record", "x.mcap"), "has several"),
         (("scenario", "run", "humanoid_task", "--seed", "0", "--direct"), "reasoner bridge"),
