@@ -20,6 +20,9 @@ from typing import Any
 import yaml
 
 EMBODIMENTS_DIR = Path(__file__).resolve().parent / "embodiments"
+# how a body is commanded: a twist per camera frame (a wheeled base's controller), or joint efforts every
+# control period (a legged body's locomotion policy); the sim node subscribes to what the body takes
+COMMANDS = ("cmd_vel", "joint_effort")
 
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {  # section: (required keys, optional keys)
     "footprint": ({"length", "width", "rear_overhang"}, {"height"}),
@@ -50,6 +53,7 @@ class EmbodimentSpec:
     max_steer: float | None  # rad at the steered wheels; None for a body without steering
     safety_margin: float  # m
     can_change_lane: bool
+    command: str  # how the body is driven: one of COMMANDS
 
     @property
     def rear_to_center(self) -> float:
@@ -103,7 +107,9 @@ def load(body: str | Path) -> EmbodimentSpec:
 def from_dict(doc: Any, what: str = "embodiment") -> EmbodimentSpec:
     if not isinstance(doc, dict):
         raise ValueError(f"{what}: an embodiment file is a mapping")
-    _check_keys(doc, {"name", "wheelbase", *_SECTIONS}, set(), what)
+    _check_keys(doc, {"name", "wheelbase", "command", *_SECTIONS}, set(), what)
+    if doc["command"] not in COMMANDS:
+        raise ValueError(f"{what}: command must be one of {', '.join(COMMANDS)}, got {doc['command']!r}")
     flat: dict[str, Any] = {"name": doc["name"], "wheelbase": doc["wheelbase"]}
     for section, (required, optional) in _SECTIONS.items():
         part = doc[section]
@@ -136,7 +142,7 @@ def from_dict(doc: Any, what: str = "embodiment") -> EmbodimentSpec:
         raise ValueError(f"{what}: rear_overhang must lie within the footprint's length")
     flat.setdefault("height", None)
     flat.setdefault("max_steer", None)
-    return EmbodimentSpec(**flat)
+    return EmbodimentSpec(**flat, command=doc["command"])
 
 
 def _check_keys(d: dict, required: set[str], optional: set[str], what: str) -> None:

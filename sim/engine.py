@@ -35,6 +35,8 @@ YAW_NOISE_PER_METRE = 0.1  # odom yaw noise std (rad) per metre of position nois
 
 
 class Simulation:
+    embodiment = "car"  # the body it simulates: its file in contracts/embodiments/
+
     def __init__(
         self,
         scenario: str,

@@ -77,6 +77,15 @@ def test_the_simulated_car_is_the_cars_file():
     assert math.isclose(car.max_curvature, math.tan(car.max_steer) / car.wheelbase)
 
 
+def test_each_simulated_body_is_commanded_as_its_file_says():
+    """The sim node subscribes to what the file names; the simulations state which file is theirs."""
+    from sim.engine import Simulation
+    from sim.humanoid_sim import HumanoidSimulation
+
+    assert embodiment.load(Simulation.embodiment).command == "cmd_vel"
+    assert embodiment.load(HumanoidSimulation.embodiment).command == "joint_effort"
+
+
 def _doc(body: str = "car") -> dict:
     return yaml.safe_load(embodiment.path_of(body).read_text())
 
@@ -92,6 +101,8 @@ def _doc(body: str = "car") -> dict:
         (lambda d: d["planning"].update(can_change_lane="yes"), "true/false"),
         (lambda d: d["footprint"].update(rear_overhang=9.0), "rear_overhang"),
         (lambda d: d.update(wings=2), "unknown key"),
+        (lambda d: d.update(command="throttle"), "command must be one of"),
+        (lambda d: d.pop("command"), "missing key"),
     ],
 )
 def test_a_bad_embodiment_file_is_refused_with_what_is_wrong(tmp_path, change, message):

@@ -26,7 +26,6 @@ REMAINING = {
     "fleetpilot/scenario_run.py": 2,  # one direct loop per embodiment (three loops → one runner)
     "perception/train.py": 2,  # the car's data profile has its own folder and frame count
     "ros_ws/src/fleetpilot_nodes/fleetpilot_nodes/shared_sim_node.py": 1,  # refuses one-body scenarios
-    "ros_ws/src/fleetpilot_nodes/fleetpilot_nodes/sim_node.py": 2,  # legged vs wheeled command topic
     "sim/datagen.py": 1,  # the car's scene-time sampling
     "sim/humanoid_sim.py": 1,  # refuses non-humanoid scenarios (three simulations → one)
     "sim/shared_sim.py": 1,  # refuses one-body scenarios

@@ -27,6 +27,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from sensor_msgs.msg import Imu as ImuMsg
 from std_msgs.msg import Bool, String
 
+from contracts import embodiment
 from contracts.clock import CAMERA_PERIOD_NS, CONTROL_PERIOD_NS
 from contracts.messages import DriveCommand, JointEffortCommand, Odometry, SensorBatch
 from fleetpilot_nodes import conversions as conv
@@ -111,13 +112,14 @@ class SimNode(EndsScenario, Node):
         self.pub_route = self.create_publisher(String, "map/route", latched_qos())
         self.pub_clock = self.create_publisher(Clock, "/clock", QoSProfile(depth=10))
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
-        # a legged body is commanded by joint efforts every control period instead of cmd_vel per frame
-        embodiment = getattr(self.sim, "embodiment", "car")
-        if embodiment not in ("car", "humanoid"):
+        # the body takes what its embodiment file says: joint efforts every control period (legged) or a
+        # twist per camera frame; a world without one body of a known file is the shared sim's
+        body = getattr(self.sim, "embodiment", None)
+        if body not in embodiment.known():
             self.sim.close()
             name = self.p["scenario"]
             raise ValueError(f"scenario {name!r} has two robots: it runs in the shared_sim graph")
-        self.legged = embodiment == "humanoid"
+        self.legged = embodiment.load(body).command == "joint_effort"
         self.command_topic = "locomotion/joint_effort" if self.legged else "cmd_vel"
         if self.legged:
             from sim.humanoid import JOINT_NAMES
