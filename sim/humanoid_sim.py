@@ -57,9 +57,9 @@ class HumanoidSimulation:
         spec: YardSpec | None = None,
     ):
         entry = scenarios.get(scenario)
-        if entry.embodiment != "humanoid":
-            valid = ", ".join(scenarios.names("humanoid"))
-            raise ValueError(f"unknown humanoid scenario {scenario!r}; valid: {valid}")
+        if entry.embodiment != self.embodiment:
+            valid = ", ".join(scenarios.names(self.embodiment))
+            raise ValueError(f"unknown {self.embodiment} scenario {scenario!r}; valid: {valid}")
         if odom_noise < 0 or not math.isfinite(odom_noise):
             raise ValueError(f"odom_noise must be a finite std >= 0, got {odom_noise}")
         if time_limit_s is not None and not time_limit_s > 0:

@@ -87,9 +87,9 @@ class SharedSimulation(Simulation):
         render_ground_truth: bool = False,
         render_frames: bool = True,
     ):
-        if scenarios.get(scenario).embodiment != "shared":
-            valid = ", ".join(scenarios.names("shared"))
-            raise ValueError(f"unknown shared scenario {scenario!r}; valid: {valid}")
+        if scenarios.get(scenario).embodiment != self.embodiment:
+            valid = ", ".join(scenarios.names(self.embodiment))
+            raise ValueError(f"unknown {self.embodiment} scenario {scenario!r}; valid: {valid}")
         spec, start, goals = _crossing_layout(rng_for(seed, STREAM_LAYOUT))
         self.humanoid: HumanoidAgent | None = None  # the parent's __init__ already records metrics
         super().__init__(

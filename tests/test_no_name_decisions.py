@@ -25,10 +25,7 @@ REMAINING = {
     "fleetpilot/fleet_scenario.py": 2,  # the fleet vehicle whose id is "car"
     "fleetpilot/scenario_run.py": 2,  # one direct loop per embodiment (three loops → one runner)
     "perception/train.py": 2,  # the car's data profile has its own folder and frame count
-    "ros_ws/src/fleetpilot_nodes/fleetpilot_nodes/shared_sim_node.py": 1,  # refuses one-body scenarios
     "sim/datagen.py": 1,  # the car's scene-time sampling
-    "sim/humanoid_sim.py": 1,  # refuses non-humanoid scenarios (three simulations → one)
-    "sim/shared_sim.py": 1,  # refuses one-body scenarios
 }
 
 BODY_NAMES = {p.stem for p in EMBODIMENTS_DIR.glob("*.yaml")} | {"shared"}

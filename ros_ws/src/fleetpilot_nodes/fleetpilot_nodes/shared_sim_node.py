@@ -45,10 +45,10 @@ class SharedSimNode(EndsScenario, Node):
         from sim.humanoid import JOINT_NAMES
         from sim.shared_sim import SharedSimulation
 
-        if scenarios.get(self.p["scenario"]).embodiment != "shared":
+        if scenarios.get(self.p["scenario"]).embodiment != SharedSimulation.embodiment:
+            shared = ", ".join(scenarios.names(SharedSimulation.embodiment))
             raise ValueError(
-                f"the shared sim needs a two-robot scenario ({', '.join(scenarios.names('shared'))}), "
-                f"got {self.p['scenario']!r}"
+                f"the shared sim needs a two-robot scenario ({shared}), got {self.p['scenario']!r}"
             )
         self.sim = SharedSimulation(
             self.p["scenario"],
