@@ -46,8 +46,9 @@ def cloud_overrides(fault: str | None, *, lockstep: bool = True, vehicle_id: str
 def bench_loop_ab(
     frames: int, *, scenario: str = "car_stalled_vehicle", seed: int = 0, rounds: int = 2, fault: str = "slow"
 ) -> dict:
-    """Acceptance 5: the loop's end-to-end latency without the bridge (A: car_sim) and with it (B:
-    car_sim_system2, the embedded cloud with `fault`, no lockstep wait: the loop never waits on System 2),
+    """Acceptance 5: the loop's end-to-end latency without the bridge (A: the scenario's graph, car_sim
+    for the car) and with it (B: its System 2 graph from the registry, car_sim_system2 for the car, the
+    embedded cloud with `fault`, no lockstep wait: the loop never waits on System 2),
     interleaved A/B/A/B in one process so machine load affects both alike. The scenario should make the
     planner ask (car_stalled_vehicle: stuck from ~10 s, a query every 2 s; use >= 400 frames)."""
     from contracts import scenarios
