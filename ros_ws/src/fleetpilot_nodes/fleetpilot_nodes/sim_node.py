@@ -114,7 +114,7 @@ class SimNode(EndsScenario, Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
         # the body takes what its embodiment file says: joint efforts every control period (legged) or a
         # twist per camera frame; a world without one body of a known file is the shared sim's
-        body = getattr(self.sim, "embodiment", None)
+        body = self.sim.embodiment
         if body not in embodiment.known():
             self.sim.close()
             name = self.p["scenario"]
