@@ -5,10 +5,10 @@ Nothing else decides on a scenario's name.
 
 An entry says which world hosts it (`embodiment`: the body it drives, or "shared" for a world of
 several), which ROS 2 graph runs it, with which node parameter file, whether it asks System 2 (then the
-graph with the reasoner bridge and the vehicle id its token is issued to), whether a fleet job runs
-while it is parked, and whether it has an in-process runner. The world itself is built by the
-simulator from the name (sim/scenarios.py: the car's roads; sim/humanoid_sim.py: the yards;
-sim/shared_sim.py: both robots in one world).
+graph with the reasoner bridge and the vehicle id its token is issued to), whether fleet jobs run
+while it is parked (then the graph with the fleet agent and that vehicle's id), and whether it has
+an in-process runner. The world itself is built by the simulator from the name (sim/scenarios.py: the
+car's roads; sim/humanoid_sim.py: the yards; sim/shared_sim.py: both robots in one world).
 
 Plain data, no imports of ours: the command lists scenarios without loading the simulator.
 """
@@ -28,6 +28,15 @@ class CloudRun:
 
 
 @dataclass(frozen=True)
+class FleetRun:
+    """How a scenario that parks lends its compute: the graph with the fleet agent node and the
+    vehicle id the embedded Fleet service issues its token to (fleetpilot/fleet_scenario.py)."""
+
+    graph: str
+    vehicle_id: str
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -35,7 +44,7 @@ class Scenario:
     graph: str  # the ROS 2 graph (fleetpilot_bringup/config/graphs.yaml) without the cloud
     params_file: str | None  # the embodiment's node parameter file; None: each node has its own
     cloud: CloudRun | None = None  # asks System 2: the graph and identity used when the cloud is on
-    fleet: bool = False  # parks and lends its idle compute to a fleet job (fleetpilot/fleet_scenario.py)
+    fleet: FleetRun | None = None  # parks and lends its idle compute to fleet jobs: graph and identity
     direct: bool = True  # has an in-process runner (no ROS 2); False: it needs a node the loop lacks
     direct_refusal: str = ""  # why not, when direct is False
     records: bool = True  # `--record` can write its messages (one robot namespace)
@@ -89,7 +98,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "car_park_and_lend",
             "Park at a spot on the route (idle compute for the fleet), then drive on when requested.",
-            fleet=True,
+            fleet=FleetRun("car_sim_fleet", "car"),
             **_CAR,
         ),
         Scenario(
@@ -182,4 +191,4 @@ def bodies() -> tuple[str, ...]:
 
 def lends_compute(embodiment: str) -> bool:
     """Whether some scenario of this body parks and lends its idle compute to a fleet job."""
-    return any(s.fleet for s in SCENARIOS.values() if s.embodiment == embodiment)
+    return any(s.fleet is not None for s in SCENARIOS.values() if s.embodiment == embodiment)

@@ -1,9 +1,10 @@
-"""Scenario runs with the fleet agent: car_park_and_lend through the car_sim_fleet graph.
+"""Scenario runs with the fleet agent: a scenario whose registry entry has `fleet` (car_park_and_lend)
+runs through that entry's graph (car_sim_fleet), as that entry's vehicle.
 
 `fleetpilot scenario run car_park_and_lend` starts a local Fleet service (System 2 server + Fleet
 plugin on loopback, temporary state dir, one token per vehicle), queues segment_stats jobs over
 camera frames recorded along the scenario's route, and runs the graph in lockstep with the fleet
-agent node (the car, vehicle "car"). While the car is parked the agent leases and runs jobs; the
+agent node (the vehicle the entry names, "car"). While the car is parked the agent leases and runs jobs; the
 drive request preempts the running one (stop, checkpoint, release). Afterwards two other vehicles
 ("elsewhere-1", "elsewhere-2", plain FleetAgents in this process) finish the queue: replicas for the
 quorum of the car's results and the preempted job, so results are validated and credited.
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-FLEET_GRAPH = "car_sim_fleet"
 ELSEWHERE = ("elsewhere-1", "elsewhere-2")
 RECORDED_FRAMES = 256
 JOBS = 20
@@ -104,20 +104,27 @@ def run_with_fleet(
     jobs: int = JOBS,
     frames_per_job: int = FRAMES_PER_JOB,
 ) -> dict:
+    from contracts import scenarios
     from fleetpilot.fleet_local import LocalFleetService
     from fleetpilot.graph_runner import run_scenario
 
+    lends = scenarios.get(name).fleet
+    if lends is None:
+        raise ValueError(f"scenario {name!r} does not park to lend compute: it has no fleet run")
+    vehicle = lends.vehicle_id
     with (
         tempfile.TemporaryDirectory(prefix="fleetpilot_fleet_") as tmp,
         # the server in its own process, as the cloud would be: it shares no GIL with the stack
-        LocalFleetService(Path(tmp) / "state", vehicles=("car", *ELSEWHERE), separate_process=True) as fleet,
+        LocalFleetService(
+            Path(tmp) / "state", vehicles=(vehicle, *ELSEWHERE), separate_process=True
+        ) as fleet,
     ):
         job_ids = fleet.queue_segment_jobs(
             job_shards(name, seed, jobs, frames_per_job), prefix=f"{name}-{seed}"
         )
         fleet.serve()
-        token_file = Path(tmp) / "car.token"
-        token_file.write_text(fleet.tokens["car"])
+        token_file = Path(tmp) / f"{vehicle}.token"
+        token_file.write_text(fleet.tokens[vehicle])
         os.chmod(token_file, 0o600)
         seen: dict[str, Any] = {}
 
@@ -131,12 +138,12 @@ def run_with_fleet(
             name,
             seed,
             record=record,
-            graph=FLEET_GRAPH,
-            overrides={"fleet_agent": agent_overrides(fleet.target, "car", token_file)},
+            graph=lends.graph,
+            overrides={"fleet_agent": agent_overrides(fleet.target, vehicle, token_file)},
             on_finish=on_finish,
             inspect=inspect,
         )
-        car = _car_report(fleet, seen)
+        parked = _parked_vehicle_report(fleet, vehicle, seen)
         finished = finish_elsewhere(fleet) if elsewhere else {}
         summary = fleet.summary()
         result["fleet"] = {
@@ -144,7 +151,7 @@ def run_with_fleet(
             "jobs": job_ids,
             "jobs_total": summary["jobs_total"],
             "jobs_validated": summary["jobs"]["validated"],
-            "car": car,
+            vehicle: parked,
             "elsewhere": finished,
             "credits_by_owner": summary["credits_by_owner"],
             "double_credited": summary["double_credited"],
@@ -153,14 +160,14 @@ def run_with_fleet(
     return result
 
 
-def _car_report(fleet, seen: dict) -> dict:
-    """What the car's agent did, from the server's records (the agent's own view is in its
+def _parked_vehicle_report(fleet, vehicle: str, seen: dict) -> dict:
+    """What the scenario vehicle's agent did, from the server's records (the agent's own view is in its
     diagnostics): results submitted while parked, and the lease the drive request preempted."""
     jobs = fleet.jobs()
     submitted = [
         j
         for j, d in jobs.items()
-        if any(x["vehicle"] == "car" and x["state"] == "submitted" for x in d["leases"])
+        if any(x["vehicle"] == vehicle and x["state"] == "submitted" for x in d["leases"])
     ]
     request = seen.get("drive_request_wall")
     preempted = []
@@ -178,7 +185,7 @@ def _car_report(fleet, seen: dict) -> dict:
         )
     return {
         "jobs_submitted": submitted,
-        "leases": sum(1 for d in jobs.values() for x in d["leases"] if x["vehicle"] == "car"),
+        "leases": sum(1 for d in jobs.values() for x in d["leases"] if x["vehicle"] == vehicle),
         "preempted": preempted,
         "agent_errors": seen.get("errors", []),
     }

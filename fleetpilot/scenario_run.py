@@ -47,7 +47,7 @@ def run_scenario(
     from fleetpilot.fleet_scenario import run_with_fleet
     from fleetpilot.graph_runner import run_scenario as run_graph
 
-    if entry.fleet:
+    if entry.fleet is not None:
         return run_with_fleet(name, seed, record=record, on_finish=draw)
     if not cloud:
         # --no-cloud of a System 2 scenario: the plain graph; the planner still asks, nobody answers
