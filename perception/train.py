@@ -323,7 +323,7 @@ def _load_state(path: Path) -> dict:
 def dataset_profiles() -> tuple[str, ...]:
     from sim.datagen import PROFILES
 
-    return PROFILES
+    return tuple(PROFILES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     train_dir = datagen.generate(
-        args.data / ("train" if args.profile == "car" else f"train_{args.profile}"),
+        args.data / datagen.sampling_profile(args.profile).data_folder,
         args.seeds,
         args.frames_per_seed,
         progress=not args.no_progress,
@@ -441,13 +441,14 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--also-eval-seeds overlap the training seeds")
         seeds = args.also_eval_seeds
         name = f"eval_{seeds.start}_{seeds.stop}"
-        extra_sets.append((f"Held-out car seeds {seeds.start}:{seeds.stop}", name, seeds, "car"))
+        title = f"Held-out car seeds {seeds.start}:{seeds.stop}"
+        extra_sets.append((title, name, seeds, datagen.HELD_OUT_PROFILE, args.eval_frames_per_seed))
     if args.humanoid_eval_frames_per_seed > 0:
         title = f"Humanoid head camera, held-out seeds {args.eval_seeds.start}:{args.eval_seeds.stop}"
-        extra_sets.append((title, "eval_humanoid", args.eval_seeds, "humanoid"))
+        frames = args.humanoid_eval_frames_per_seed
+        extra_sets.append((title, "eval_humanoid", args.eval_seeds, "humanoid", frames))
     extra_metrics = {}
-    for title, name, seeds, profile in extra_sets:
-        frames = args.eval_frames_per_seed if profile == "car" else args.humanoid_eval_frames_per_seed
+    for title, name, seeds, profile, frames in extra_sets:
         d = datagen.generate(args.data / name, seeds, frames, progress=not args.no_progress, profile=profile)
         x_rgb, x_labels, _ = dataset.load(d, seeds)
         em = evaluate_arrays(x_rgb, x_labels, model_path=args.out, threads=1)

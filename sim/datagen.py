@@ -6,7 +6,7 @@ scenario runs use. Within a scene each frame places the ego somewhere along the 
 in adjacent lanes, slightly off the road), with a yaw offset and a camera pose jitter, at a random
 scene time (``sim.set_time``) so lights show every phase and actors move.
 
-Two sampling profiles (``PROFILES``):
+Four sampling profiles (``PROFILES``: what each one samples, as data):
 * ``car`` — the car's front camera with the placement above; the held-out evaluation frames
   (``fleetpilot eval perception``) always use it, so the metric stays comparable across models.
 * ``train`` — what the shipped model is trained on: placements aimed at one *kind* of target
@@ -49,12 +49,53 @@ from sim.camera import CAMERA_HFOV
 # 7: the humanoid in its hi-vis livery (sim/humanoid.py), everywhere it appears
 GENERATOR_VERSION = 7
 SEEDS_PER_SHARD = 25
-PROFILES = ("car", "train", "humanoid", "car_sees_humanoid")
 HUMANOID_FRACTION = 0.15
 HUMANOID_CAMERA_HEIGHT_M = (1.2, 1.7)
 HUMANOID_CAMERA_PITCH_RAD = (0.0, math.radians(25.0))
 CAR_VIEW_HUMANOID_FRACTION = 0.3
 CAR_VIEW_HUMANOID_RANGE_M = (4.0, 30.0)
+
+
+@dataclass(frozen=True)
+class SamplingProfile:
+    """How a profile picks its views (the module doc says why each exists).
+
+    route_views: the car's camera placed along the route at a sampled scene time, aimed at the
+        route's interesting places (the held-out sampler); otherwise the train sampler's views.
+    head_camera_fraction: of the train sampler's frames, the share seen from the humanoid's head.
+    humanoid_in_car_view: of the car-camera frames, the share with the humanoid robot in sight
+        (None: the robot is not in the scene at all).
+    data_folder: where `fleetpilot train perception` keeps this profile's training shards.
+    """
+
+    route_views: bool
+    head_camera_fraction: float = 0.0
+    humanoid_in_car_view: float | None = None
+    data_folder: str = ""
+
+
+PROFILES: dict[str, SamplingProfile] = {
+    "car": SamplingProfile(route_views=True, data_folder="train"),
+    "train": SamplingProfile(
+        route_views=False,
+        head_camera_fraction=HUMANOID_FRACTION,
+        humanoid_in_car_view=CAR_VIEW_HUMANOID_FRACTION,
+        data_folder="train_train",
+    ),
+    "humanoid": SamplingProfile(route_views=False, head_camera_fraction=1.0, data_folder="train_humanoid"),
+    "car_sees_humanoid": SamplingProfile(
+        route_views=False, humanoid_in_car_view=1.0, data_folder="train_car_sees_humanoid"
+    ),
+}
+HELD_OUT_PROFILE = "car"  # what `fleetpilot eval perception` and the training's held-out set use
+
+
+def sampling_profile(name: str) -> SamplingProfile:
+    """The profile; ValueError naming the valid ones otherwise."""
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown sampling profile {name!r}; expected one of {tuple(PROFILES)}") from None
 
 
 @dataclass(frozen=True)
@@ -264,11 +305,10 @@ class CarViewHumanoid:
         )
 
 
-def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarray, np.ndarray]:
+def render_scene(seed: int, frames: int, profile: str = HELD_OUT_PROFILE) -> tuple[np.ndarray, np.ndarray]:
     """Render `frames` labelled frames of scene `seed` with sampling `profile` (see module doc).
     Returns rgb (N,H,W,3), labels (N,H,W)."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown sampling profile {profile!r}; expected one of {PROFILES}")
+    sampling = sampling_profile(profile)
     from sim.engine import Simulation
     from sim.scenarios import SCENARIO_NAMES
 
@@ -293,17 +333,18 @@ def render_scene(seed: int, frames: int, profile: str = "car") -> tuple[np.ndarr
         t_max = float(sim.time_limit_s)
         # its own stream: adding the humanoid prop leaves every other draw of the scene as it was
         prop_rng = np.random.default_rng([seed, 0x4B1D])
-        prop = CarViewHumanoid(sim, prop_rng) if profile in ("train", "car_sees_humanoid") else None
-        prop_fraction = 1.0 if profile == "car_sees_humanoid" else CAR_VIEW_HUMANOID_FRACTION
+        prop_fraction = sampling.humanoid_in_car_view
+        prop = None if prop_fraction is None else CarViewHumanoid(sim, prop_rng)
         for i in range(frames):
             humanoid = False
-            if profile == "car":
+            if sampling.route_views:
                 t = sample_scene_time(rng, sim.spec.lights, t_max)
                 sim.set_time(t)
                 p = sample_placement(rng, length, targets=interesting_route_s(sim, t))
             else:
-                fraction = {"humanoid": 1.0, "car_sees_humanoid": 0.0}.get(profile, HUMANOID_FRACTION)
-                p, humanoid = sample_train_view(rng, sim, length, sim.camera_model, fraction)
+                p, humanoid = sample_train_view(
+                    rng, sim, length, sim.camera_model, sampling.head_camera_fraction
+                )
             sim.teleport_ego(p.s, p.lateral, p.yaw_offset, 0.0)
             if humanoid:  # a walking robot has no car around its camera
                 sim.world.set_pose(sim.world.ego_id, sim.ego.x + 1e4, sim.ego.y + 1e4, 0.0)
@@ -330,12 +371,11 @@ def generate(
     frames_per_seed: int,
     *,
     progress: bool = True,
-    profile: str = "car",
+    profile: str = HELD_OUT_PROFILE,
 ) -> Path:
     """Render and write shards for `seeds` with sampling `profile`; shards already present with the
     same parameters are kept (so re-running training does not re-render). Returns `out_dir`."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown sampling profile {profile!r}; expected one of {PROFILES}")
+    sampling_profile(profile)  # an unknown name fails before anything is rendered
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("no seeds given")

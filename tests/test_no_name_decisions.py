@@ -23,8 +23,6 @@ ALLOWED = {"contracts/scenarios.py", "contracts/embodiment.py"}
 # file: how many name decisions it still holds (issue 19 removes them; take a file off when it is clean)
 REMAINING = {
     "fleetpilot/scenario_run.py": 2,  # one direct loop per embodiment (three loops → one runner)
-    "perception/train.py": 2,  # the car's data profile has its own folder and frame count
-    "sim/datagen.py": 1,  # the car's scene-time sampling
 }
 
 BODY_NAMES = {p.stem for p in EMBODIMENTS_DIR.glob("*.yaml")} | {"shared"}

@@ -4,6 +4,7 @@ and the rule that held-out (car profile) frames do not depend on the training sa
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -106,14 +107,15 @@ def test_generate_keeps_profiles_apart(tmp_path, monkeypatch, synthetic_frames):
 def test_train_profile_shows_the_humanoid_robot_to_the_car_as_a_pedestrian(monkeypatch):
     """The shared world's car must learn the humanoid body: in train-profile car views it stands in
     the field of view, labelled pedestrian; the car profile (held-out evaluation) never holds it."""
-    monkeypatch.setattr(datagen, "CAR_VIEW_HUMANOID_FRACTION", 1.0)
+    train = datagen.PROFILES["train"]
+    every_car_view = replace(train, humanoid_in_car_view=1.0, head_camera_fraction=0.0)
+    monkeypatch.setitem(datagen.PROFILES, "train", every_car_view)
     monkeypatch.setattr(datagen, "CAR_VIEW_HUMANOID_RANGE_M", (6.0, 7.0))
-    monkeypatch.setattr(datagen, "HUMANOID_FRACTION", 0.0)
     with_prop = datagen.render_scene(6, 3, profile="train")
     pedestrian_px = (with_prop[1] == Cls.PEDESTRIAN).reshape(3, -1).sum(axis=1)
     # 6-7 m ahead the body covers 70-400 pixels of a 160x120 frame (posture, partly at the edge)
     assert (pedestrian_px > 30).all(), pedestrian_px
-    monkeypatch.setattr(datagen, "CAR_VIEW_HUMANOID_FRACTION", 0.0)
+    monkeypatch.setitem(datagen.PROFILES, "train", replace(every_car_view, humanoid_in_car_view=0.0))
     without = datagen.render_scene(6, 3, profile="train")
     # its own random stream: the rest of the scene is drawn exactly as without it
     same = with_prop[1] == without[1]
