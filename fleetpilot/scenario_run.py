@@ -43,7 +43,7 @@ def run_scenario(
     if direct:
         if not entry.direct:
             raise ValueError(f"{name}: {entry.direct_refusal}")
-        return _run_direct(entry.embodiment, name, seed, draw, cloud=cloud, cloud_fault=cloud_fault)
+        return _run_direct(name, seed, draw, cloud=cloud, cloud_fault=cloud_fault)
     from fleetpilot.fleet_scenario import run_with_fleet
     from fleetpilot.graph_runner import run_scenario as run_graph
 
@@ -68,16 +68,8 @@ def run_scenario(
     return result
 
 
-def _run_direct(embodiment: str, name: str, seed: int, draw, *, cloud: bool, cloud_fault: str | None) -> dict:
-    """The in-process loop of the scenario's world (the car's is the one that can call the cloud)."""
-    if embodiment == "shared":
-        from fleetpilot.direct_loop_shared import run_direct_shared
-
-        return run_direct_shared(name, seed, on_finish=draw)
-    if embodiment == "humanoid":
-        from fleetpilot.direct_loop_humanoid import run_direct_humanoid
-
-        return run_direct_humanoid(name, seed, on_finish=draw)
+def _run_direct(name: str, seed: int, draw, *, cloud: bool, cloud_fault: str | None) -> dict:
+    """The in-process loop: one for every world (fleetpilot/direct_loop.py)."""
     from fleetpilot.direct_loop import run_direct
 
     return run_direct(name, seed, on_finish=draw, cloud=cloud, cloud_fault=cloud_fault)

@@ -103,6 +103,12 @@ class Planner:
         # pass over the oncoming lane, and what a System 2 query lists.
         self.tracker = ObjectTracker()
 
+    @property
+    def offers_system2(self) -> bool:
+        """Whether System 2 has something to advise here (an oncoming lane a pass may use, a task in
+        words): only then do its counters belong in a run's result (the planning node, the direct loop)."""
+        return self.system2.oncoming is not None or self.task is not None
+
     def release_park(self) -> None:
         """The drive request: leave the parking spot and drive on to the goal."""
         self.park_s = None

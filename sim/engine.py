@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from sim.geometry import wrap_angle
 from sim.key_moments import LEAD, EgoLog, car_moments, oncoming_track, pedestrian_track
 from sim.layout import ScenarioSpec
 from sim.metrics import Actor, Metrics
+from sim.robots import RobotPort
 from sim.scenarios import build_scenario
 from sim.seeding import STREAM_APPEARANCE, STREAM_LAYOUT, STREAM_ODOM_NOISE, rng_for
 from sim.traffic import OncomingVehicle
@@ -150,6 +152,20 @@ class Simulation:
             oncoming_lane_offsets=tuple(spec.oncoming_lane_offsets),
         )
         return rm.to_dict()
+
+    # ---- the world interface every simulation has (sim/robots.py) -----------------------------------
+    def robots(self) -> tuple[RobotPort, ...]:
+        """One robot: the car, under its body's name."""
+        car = self.embodiment
+        # read when asked, not now: the request comes during the run
+        port = RobotPort(
+            car, car, self.camera_model, self.route_map, drive_requested=lambda: self.drive_requested
+        )
+        return (port,)
+
+    def step(self, commands: Mapping[str, DriveCommand | None]) -> dict[str, SensorBatch]:
+        """advance() with the car's command: one camera frame later."""
+        return {self.embodiment: self.advance(commands.get(self.embodiment))}
 
     def advance(self, command: DriveCommand | None) -> SensorBatch:
         self._require_open()

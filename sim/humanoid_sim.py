@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from sim.humanoid_agent import TTC_CAP, HumanoidAgent
 from sim.humanoid_push import BoxThrower
 from sim.humanoid_task import WAIT_RADIUS_M, TaskSpec, build_task_spec
 from sim.humanoid_world import YardSpec, YardWorld, build_yard_spec
+from sim.robots import RobotPort
 from sim.seeding import STREAM_APPEARANCE, STREAM_ODOM_NOISE, rng_for
 from sim.trajectory_digest import TrajectoryDigest
 
@@ -166,6 +168,18 @@ class HumanoidSimulation:
         if self.task is not None:
             return self.task.hold_route()
         return self.agent.route_map()
+
+    # ---- the world interface every simulation has (sim/robots.py) -----------------------------------
+    def robots(self) -> tuple[RobotPort, ...]:
+        """One robot: the humanoid, under its body's name; its route changes leg by leg."""
+        me = self.embodiment
+        return (
+            RobotPort(me, me, self.camera_model, self.route_map, route_version=lambda: self.route_version),
+        )
+
+    def step(self, commands: Mapping[str, JointEffortCommand | None]) -> dict[str, SensorBatch]:
+        """advance() with the humanoid's command: one control period later."""
+        return {self.embodiment: self.advance(commands.get(self.embodiment))}
 
     def advance(self, command: JointEffortCommand | None) -> SensorBatch:
         """One control period with the command's joint efforts (held from the last command if None);

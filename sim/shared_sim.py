@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -31,7 +32,9 @@ from sim.camera import render
 from sim.engine import Simulation
 from sim.humanoid import HumanoidBody, configure_floor, configure_physics, make_head_camera_model
 from sim.humanoid_agent import HumanoidAgent
+from sim.humanoid_sim import HumanoidSimulation
 from sim.metrics import Actor
+from sim.robots import RobotPort
 from sim.seeding import STREAM_LAYOUT, rng_for
 
 CAR_CRUISE = 10.0  # m/s, the crossing road's speed limit
@@ -153,6 +156,32 @@ class SharedSimulation(Simulation):
 
     def humanoid_route_map(self) -> dict:
         return self.humanoid.route_map()
+
+    # ---- the world interface every simulation has (sim/robots.py) -----------------------------------
+    def robots(self) -> tuple[RobotPort, ...]:
+        """Two robots in one world: the car (its camera, its road) and the humanoid (its head camera,
+        its crossing route, leg by leg)."""
+        car, humanoid = Simulation.embodiment, HumanoidSimulation.embodiment
+        return (
+            RobotPort(
+                car, car, self.camera_model, self.route_map, drive_requested=lambda: self.drive_requested
+            ),
+            RobotPort(
+                humanoid,
+                humanoid,
+                self.humanoid_camera_model,
+                self.humanoid_route_map,
+                route_version=lambda: self.route_version,
+            ),
+        )
+
+    def step(
+        self, commands: Mapping[str, DriveCommand | JointEffortCommand | None]
+    ) -> dict[str, SensorBatch]:
+        """advance() with each robot's command: one control period later."""
+        car, humanoid = Simulation.embodiment, HumanoidSimulation.embodiment
+        batch = self.advance(commands.get(car), commands.get(humanoid))
+        return {car: batch.car, humanoid: batch.humanoid}
 
     def advance(  # type: ignore[override]
         self, car_command: DriveCommand | None = None, humanoid_command: JointEffortCommand | None = None

@@ -21,9 +21,7 @@ PACKAGES = ("contracts", "sim", "perception", "planning", "cloud_reasoner", "fle
 # the two places whose job is to name things
 ALLOWED = {"contracts/scenarios.py", "contracts/embodiment.py"}
 # file: how many name decisions it still holds (issue 19 removes them; take a file off when it is clean)
-REMAINING = {
-    "fleetpilot/scenario_run.py": 2,  # one direct loop per embodiment (three loops → one runner)
-}
+REMAINING: dict[str, int] = {}
 
 BODY_NAMES = {p.stem for p in EMBODIMENTS_DIR.glob("*.yaml")} | {"shared"}
 PREFIXES = tuple(BODY_NAMES)

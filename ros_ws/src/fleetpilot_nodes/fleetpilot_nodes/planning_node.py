@@ -246,7 +246,7 @@ class PlanningNode(Node):
 
     def result_fields(self) -> dict:
         """System 2 counters for the scenario JSON (only where the map offers System 2 an oncoming lane)."""
-        if self.planner is None or (self.planner.system2.oncoming is None and self.planner.task is None):
+        if self.planner is None or not self.planner.offers_system2:
             return {}
         return {
             **self.planner.system2.counters.as_dict(),
