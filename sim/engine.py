@@ -38,6 +38,7 @@ YAW_NOISE_PER_METRE = 0.1  # odom yaw noise std (rad) per metre of position nois
 
 class Simulation:
     embodiment = "car"  # the body it simulates: its file in contracts/embodiments/
+    step_period_ns = clock.CAMERA_PERIOD_NS  # one step: the control periods up to the next camera frame
 
     def __init__(
         self,

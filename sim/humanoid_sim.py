@@ -29,7 +29,7 @@ from sim._quiet_import import pybullet as p
 from sim.appearance import Palette, default_palette, random_palette
 from sim.camera import render
 from sim.geometry import wrap_angle
-from sim.humanoid import HumanoidBody, make_head_camera_model
+from sim.humanoid import JOINT_NAMES, HumanoidBody, make_head_camera_model
 from sim.humanoid_agent import TTC_CAP, HumanoidAgent
 from sim.humanoid_push import BoxThrower
 from sim.humanoid_task import WAIT_RADIUS_M, TaskSpec, build_task_spec
@@ -136,6 +136,7 @@ class HumanoidSimulation:
 
     # ---- public API ---------------------------------------------------------------------------------
     embodiment = "humanoid"
+    step_period_ns = clock.CONTROL_PERIOD_NS  # one step: one control period (joint efforts every period)
 
     @property
     def t(self) -> float:
@@ -173,9 +174,15 @@ class HumanoidSimulation:
     def robots(self) -> tuple[RobotPort, ...]:
         """One robot: the humanoid, under its body's name; its route changes leg by leg."""
         me = self.embodiment
-        return (
-            RobotPort(me, me, self.camera_model, self.route_map, route_version=lambda: self.route_version),
+        port = RobotPort(
+            me,
+            me,
+            self.camera_model,
+            self.route_map,
+            route_version=lambda: self.route_version,
+            joint_names=JOINT_NAMES,
         )
+        return (port,)
 
     def step(self, commands: Mapping[str, JointEffortCommand | None]) -> dict[str, SensorBatch]:
         """advance() with the humanoid's command: one control period later."""

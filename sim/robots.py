@@ -34,10 +34,12 @@ class RobotPort:
     route_map: Callable[[], dict]  # the route message (planning.types.RouteMap.from_dict)
     route_version: Callable[[], int] = _first_route  # changes when route_map() does (a new leg)
     drive_requested: Callable[[], bool] = _never  # the owner asked a parked vehicle to drive on
+    joint_names: tuple[str, ...] = ()  # a body driven by joint efforts: its joints, in command order
 
 
 class World(Protocol):
     done: bool
+    step_period_ns: int  # the sim time one step() advances
 
     def robots(self) -> tuple[RobotPort, ...]: ...
 

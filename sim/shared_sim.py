@@ -30,7 +30,7 @@ from contracts.semantics import Tag
 from sim._quiet_import import pybullet as p
 from sim.camera import render
 from sim.engine import Simulation
-from sim.humanoid import HumanoidBody, configure_floor, configure_physics, make_head_camera_model
+from sim.humanoid import JOINT_NAMES, HumanoidBody, configure_floor, configure_physics, make_head_camera_model
 from sim.humanoid_agent import HumanoidAgent
 from sim.humanoid_sim import HumanoidSimulation
 from sim.metrics import Actor
@@ -77,6 +77,7 @@ def _crossing_layout(rng: np.random.Generator):
 
 class SharedSimulation(Simulation):
     embodiment = "shared"
+    step_period_ns = clock.CONTROL_PERIOD_NS  # one step: one control period (the humanoid's grid)
 
     def __init__(
         self,
@@ -172,6 +173,7 @@ class SharedSimulation(Simulation):
                 self.humanoid_camera_model,
                 self.humanoid_route_map,
                 route_version=lambda: self.route_version,
+                joint_names=JOINT_NAMES,
             ),
         )
 

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES_DIR = ROOT / "ros_ws" / "src" / "fleetpilot_nodes" / "fleetpilot_nodes"
-SIM_NODES = {"sim_node", "shared_sim_node"}  # the one place the simulator is hosted in the graph
+SIM_NODES = {"sim_node"}  # the one place the simulator is hosted in the graph
 OURS = ("contracts", "sim", "perception", "planning", "fleetpilot", "cloud_reasoner", "fleetpilot_nodes")
 
 PROBE = """

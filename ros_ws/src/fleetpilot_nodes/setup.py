@@ -9,7 +9,6 @@ NODES = [
     "planning_node",
     "control_node",
     "locomotion_node",
-    "shared_sim_node",
     "fleet_agent_node",
     "reasoner_bridge_node",
 ]
