@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from contracts import scenarios
+from contracts.atomic_file import atomic_write_text
 from contracts.errors import ModelFileError
 from fleetpilot import trajectory_baseline
-from fleetpilot.atomic_file import atomic_write_text
 from fleetpilot.cli_checks import (
     UsageError,
     check_output_paths,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fleetpilot.atomic_file import atomic_write_text
+from contracts.atomic_file import atomic_write_text
 
 SCHEMA = 2  # 2: digests of values rounded to 1e-9 (sim/trajectory_digest.py); 1: float64 bits
 # The committed baseline of the architecture refactoring (issue 19): every scenario, seeds 0-4, direct and
