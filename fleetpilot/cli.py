@@ -378,10 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     preempt.set_defaults(func=cmd_bench_preempt)
 
     # Areas added by later issues register their own sub-commands (one module each, no edits here).
-    from fleetpilot import cli_cloud, cli_fleet
+    from fleetpilot import cli_cloud, cli_fleet, cli_ota
 
     cli_cloud.register(sub, bench)
     cli_fleet.register(sub, bench)
+    cli_ota.register(sub, bench)
 
     launch = sub.add_parser("launch", help="start a graph from the bringup table, one process per node")
     launch.add_argument("graph", help="graph name from fleetpilot_bringup/config/graphs.yaml, e.g. car_sim")

@@ -48,6 +48,7 @@ def _run(code: str, *args: str) -> subprocess.CompletedProcess:
         ["scenario", "list"],
         ["cloud", "serve", "--help"],
         ["fleet", "--help"],
+        ["ota", "--help"],
         ["scenario", "run", "--help"],
     ],
     ids=" ".join,
