@@ -1,14 +1,19 @@
 """`fleetpilot ota ...` (over-the-air model updates): the signed repository and a vehicle's updater.
+Command names and JSON keys are the contract of issue 20.
 
-  fleetpilot ota init    --repo R --keys K           new keys (0600) and an empty repository
-  fleetpilot ota publish --repo R --keys K FILE --name N [--version V]
-  fleetpilot ota serve   --repo R [--keys K] [--port P]   static HTTP on loopback, timestamp kept fresh
-  fleetpilot ota fetch   --vehicle V --url U --name N [--root ROOT.json] [--json F]
-  fleetpilot ota activate --vehicle V [--json F]      golden check, then the pending slot drives
-  fleetpilot ota status  --vehicle V [--json F]
+Cloud side (keys: --keys, default the folder DIR.keys beside the repository):
+  fleetpilot ota init      --repo DIR
+  fleetpilot ota publish   --repo DIR MODEL.onnx --name NAME [--version V]
+  fleetpilot ota timestamp --repo DIR [--expires SECONDS]
+  fleetpilot ota serve     --repo DIR [--port P] [--no-refresh]
+Vehicle side:
+  fleetpilot ota provision --vehicle-dir VDIR --root REPO/metadata/1.root.json
+  fleetpilot ota update    --vehicle-dir VDIR --url URL [--name NAME] [--json PATH]
+  fleetpilot ota status    --vehicle-dir VDIR [--json]
+  fleetpilot ota rollback  --vehicle-dir VDIR
 
-Handlers import their implementation lazily (see fleetpilot/cli.py); bad input raises UsageError (exit 2),
-a refused update exits 3 with its reason in one line.
+Handlers import their implementation lazily (see fleetpilot/cli.py); bad input raises UsageError (exit 2);
+an update that is rejected exits 3 with its reason in one line.
 """
 
 from __future__ import annotations
@@ -18,18 +23,24 @@ import json
 import signal
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 
-REFUSED = 3  # exit code: the repository's answer failed verification (or could not be had)
+REJECTED = 3  # exit code: the update was refused (verification, checks) or could not be had
+DEFAULT_TARGET = "segnet.onnx"  # the perception model, what a vehicle updates unless told otherwise
 
 
-def _usage(exc: Exception):
+def _usage(message: object):
     from fleetpilot.cli import UsageError
 
-    return UsageError(str(exc))
+    return UsageError(str(message))
 
 
-def _write_json(path: Path | None, doc: dict) -> None:
+def _keys_dir(args: argparse.Namespace) -> Path:
+    return args.keys if args.keys is not None else args.repo.with_name(args.repo.name + ".keys")
+
+
+def _emit(doc: dict, path: Path | None) -> None:
     text = json.dumps(doc, indent=1, sort_keys=True)
     print(text)
     if path is not None:
@@ -38,15 +49,19 @@ def _write_json(path: Path | None, doc: dict) -> None:
         atomic_write_text(path, text + "\n")
 
 
+# ---- cloud side -------------------------------------------------------------------------------------
 def cmd_ota_init(args: argparse.Namespace) -> int:
     from cloud_reasoner.ota.repository import Keys, Repository, RepositoryError
 
+    keys_dir = _keys_dir(args)
     try:
-        Keys.generate(args.keys)
-        repo = Repository.init(args.repo, Keys.load(args.keys, offline=True))
+        if (args.repo / "metadata").exists():
+            raise RepositoryError(f"{args.repo}/metadata exists: this folder already holds a repository")
+        Keys.generate(keys_dir)
+        repo = Repository.init(args.repo, Keys.load(keys_dir, offline=True))
     except RepositoryError as exc:
         raise _usage(exc) from None
-    print(f"repository {repo.dir} (metadata/, targets/); keys in {args.keys} (offline/: the root keys)")
+    print(f"repository {repo.dir} (metadata/, targets/); keys in {keys_dir} (offline/: the root keys)")
     return 0
 
 
@@ -55,12 +70,25 @@ def cmd_ota_publish(args: argparse.Namespace) -> int:
     from cloud_reasoner.ota.repository import Keys, Repository, RepositoryError
 
     try:
-        if not args.file.is_file():
-            raise RepositoryError(f"{args.file} is not a file")
-        entry = publish_model(Repository(args.repo), Keys.load(args.keys), args.file, args.name, args.version)
+        if not args.model.is_file():
+            raise RepositoryError(f"{args.model} is not a file")
+        repo = Repository(args.repo)
+        entry = publish_model(repo, Keys.load(_keys_dir(args)), args.model, args.name, args.version)
     except RepositoryError as exc:
         raise _usage(exc) from None
-    _write_json(args.json, {"name": args.name, **entry})
+    _emit({"name": args.name, **entry}, args.json)
+    return 0
+
+
+def cmd_ota_timestamp(args: argparse.Namespace) -> int:
+    from cloud_reasoner.ota.repository import Keys, Repository, RepositoryError
+
+    expires = None if args.expires is None else timedelta(seconds=args.expires)
+    try:
+        version = Repository(args.repo).refresh_timestamp(Keys.load(_keys_dir(args)), expires_in=expires)
+    except RepositoryError as exc:
+        raise _usage(exc) from None
+    print(f"timestamp version {version}")
     return 0
 
 
@@ -68,15 +96,17 @@ def cmd_ota_serve(args: argparse.Namespace) -> int:
     from cloud_reasoner.ota.repository import RepositoryError
     from cloud_reasoner.ota.server import RepositoryServer
 
+    keys_dir = None if args.no_refresh else _keys_dir(args)
     try:
-        server = RepositoryServer(args.repo, args.keys, host=args.host, port=args.port)
+        server = RepositoryServer(args.repo, keys_dir, host=args.host, port=args.port)
     except (RepositoryError, OSError) as exc:
         raise _usage(exc) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with server:
-        print(f"serving {args.repo} at {server.url} (metadata/, targets/)", flush=True)
+        refresh = "never re-signed (--no-refresh)" if keys_dir is None else "timestamp kept fresh"
+        print(f"serving {args.repo} at {server.url} (metadata/, targets/; {refresh})", flush=True)
         if args.port_file:
             Path(args.port_file).write_text(f"{server.port}\n")
         stop.wait()
@@ -84,43 +114,66 @@ def cmd_ota_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ota_fetch(args: argparse.Namespace) -> int:
+# ---- vehicle side -----------------------------------------------------------------------------------
+def cmd_ota_provision(args: argparse.Namespace) -> int:
+    from cloud_reasoner.ota.updater import ModelUpdater, UpdateRefused
+
+    if not args.root.is_file():
+        raise _usage(f"--root {args.root} is not a file")
+    try:
+        ModelUpdater.provision(args.vehicle_dir, args.root.read_bytes())
+    except UpdateRefused as exc:
+        raise _usage(exc) from None
+    print(f"{args.vehicle_dir} trusts {args.root}")
+    return 0
+
+
+def cmd_ota_update(args: argparse.Namespace) -> int:
     from cloud_reasoner.ota.updater import ModelUpdater, UpdateRefused
 
     url = args.url.rstrip("/")
     try:
-        if args.root is not None:
-            if not args.root.is_file():
-                raise _usage(f"--root {args.root} is not a file")
-            ModelUpdater.provision(args.vehicle, args.root.read_bytes())
-        updater = ModelUpdater(args.vehicle, f"{url}/metadata/", f"{url}/targets/")
-        result = updater.fetch(args.name)
-    except UpdateRefused as exc:
-        print(f"fleetpilot: update refused: {exc}", file=sys.stderr)
-        return REFUSED
-    _write_json(args.json, result)
-    return 0
-
-
-def cmd_ota_activate(args: argparse.Namespace) -> int:
-    from cloud_reasoner.ota.updater import ModelUpdater, UpdateRefused
-
-    try:
-        result = ModelUpdater.local(args.vehicle).activate()
+        updater = ModelUpdater(args.vehicle_dir, f"{url}/metadata/", f"{url}/targets/")
     except UpdateRefused as exc:
         raise _usage(exc) from None
-    _write_json(args.json, result)
-    return 0 if result["activated"] else REFUSED
+    result = updater.update(args.name)
+    _emit(result, args.json)
+    if result["result"] == "rejected":
+        print(f"fleetpilot: update rejected: {result['reason']}", file=sys.stderr)
+        return REJECTED
+    return 0
 
 
 def cmd_ota_status(args: argparse.Namespace) -> int:
     from cloud_reasoner.ota.updater import ModelUpdater, UpdateRefused
 
     try:
-        state = ModelUpdater.read_state(args.vehicle)
+        status = ModelUpdater.local(args.vehicle_dir).status()
     except UpdateRefused as exc:
         raise _usage(exc) from None
-    _write_json(args.json, state)
+    if args.json_out:
+        print(json.dumps(status, indent=1, sort_keys=True))
+        return 0
+    for role in ("active", "previous", "pending"):
+        s = status[role]
+        line = "-" if s is None else f"slot {s['slot']}: {s['name']} v{s['version']} {s['sha256'][:12]}"
+        flag = "" if s is None else ("" if s["verified"] else "  (bytes do NOT verify)")
+        print(f"{role:9s}{line}{flag}")
+    print(
+        f"history: {len(status['history'])} events; last: {(status['history'] or [{}])[-1].get('event', '-')}"
+    )
+    return 0
+
+
+def cmd_ota_rollback(args: argparse.Namespace) -> int:
+    from cloud_reasoner.ota.updater import ModelUpdater, UpdateRefused
+
+    try:
+        status = ModelUpdater.local(args.vehicle_dir).rollback("the operator asked for it")
+    except UpdateRefused as exc:
+        raise _usage(exc) from None
+    active = status["active"]
+    print("rolled back to " + ("the shipped model" if active is None else f"slot {active['slot']}"))
     return 0
 
 
@@ -129,44 +182,59 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     ota = sub.add_parser("ota", help="over-the-air model updates: a TUF repository and a vehicle's A/B slots")
     cmds = ota.add_subparsers(dest="ota_cmd", required=True)
 
+    def repo_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--repo", type=Path, required=True, help="the repository folder (metadata/, targets/)")
+        p.add_argument("--keys", type=Path, help="key folder (default: REPO.keys beside the repository)")
+
     init = cmds.add_parser(
-        "init", help="new keys (root 2-of-3 offline, targets, online) and an empty repository"
+        "init", help="new keys (root 2 of 3 offline, targets, online) and an empty repository"
     )
-    init.add_argument("--repo", type=Path, required=True)
-    init.add_argument("--keys", type=Path, required=True)
+    repo_args(init)
     init.set_defaults(func=cmd_ota_init)
 
-    pub = cmds.add_parser("publish", help="sign a file into the repository as a target")
-    pub.add_argument("file", type=Path)
+    pub = cmds.add_parser("publish", help="sign a model into the repository, with its golden record")
+    pub.add_argument("model", type=Path, help="MODEL.onnx")
     pub.add_argument("--name", required=True, help="target name, e.g. segnet.onnx")
     pub.add_argument("--version", help="model version recorded in the target's custom metadata")
-    pub.add_argument("--repo", type=Path, required=True)
-    pub.add_argument("--keys", type=Path, required=True, help="key folder (online/ is enough)")
+    repo_args(pub)
     pub.add_argument("--json", type=Path)
     pub.set_defaults(func=cmd_ota_publish)
 
+    ts = cmds.add_parser("timestamp", help="re-sign the timestamp (the online key)")
+    repo_args(ts)
+    ts.add_argument("--expires", type=float, help="seconds until it expires (default one day)")
+    ts.set_defaults(func=cmd_ota_timestamp)
+
     serve = cmds.add_parser("serve", help="serve the repository over HTTP on loopback until SIGTERM/SIGINT")
-    serve.add_argument("--repo", type=Path, required=True)
-    serve.add_argument("--keys", type=Path, help="key folder: with it the server keeps the timestamp fresh")
+    repo_args(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument(
+        "--no-refresh", action="store_true", help="never re-sign the timestamp (no keys needed)"
+    )
     serve.add_argument("--port-file", help="write the bound port here once serving (useful with --port 0)")
     serve.set_defaults(func=cmd_ota_serve)
 
-    fetch = cmds.add_parser("fetch", help="verify and download a target into the vehicle's inactive slot")
-    fetch.add_argument("--vehicle", type=Path, required=True, help="the vehicle's OTA folder")
-    fetch.add_argument("--url", required=True, help="repository base URL, e.g. http://127.0.0.1:8765")
-    fetch.add_argument("--name", required=True)
-    fetch.add_argument("--root", type=Path, help="provision this trusted root first (once per vehicle)")
-    fetch.add_argument("--json", type=Path)
-    fetch.set_defaults(func=cmd_ota_fetch)
+    def vehicle_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--vehicle-dir", type=Path, required=True, help="the vehicle's OTA folder")
 
-    act = cmds.add_parser("activate", help="check the pending model (hash, golden inputs) and make it active")
-    act.add_argument("--vehicle", type=Path, required=True)
-    act.add_argument("--json", type=Path)
-    act.set_defaults(func=cmd_ota_activate)
+    prov = cmds.add_parser("provision", help="install the vehicle's trusted root (once)")
+    vehicle_arg(prov)
+    prov.add_argument("--root", type=Path, required=True, help="e.g. REPO/metadata/1.root.json")
+    prov.set_defaults(func=cmd_ota_provision)
 
-    status = cmds.add_parser("status", help="the vehicle's slots and which one is active or pending")
-    status.add_argument("--vehicle", type=Path, required=True)
-    status.add_argument("--json", type=Path)
+    upd = cmds.add_parser("update", help="refresh, download into the inactive slot, check, install")
+    vehicle_arg(upd)
+    upd.add_argument("--url", required=True, help="repository base URL, e.g. http://127.0.0.1:8765")
+    upd.add_argument("--name", default=DEFAULT_TARGET, help=f"target to update (default {DEFAULT_TARGET})")
+    upd.add_argument("--json", type=Path)
+    upd.set_defaults(func=cmd_ota_update)
+
+    status = cmds.add_parser("status", help="active and previous slots (verified?), pending, history")
+    vehicle_arg(status)
+    status.add_argument("--json", dest="json_out", action="store_true", help="print JSON")
     status.set_defaults(func=cmd_ota_status)
+
+    rb = cmds.add_parser("rollback", help="back to the previous slot now")
+    vehicle_arg(rb)
+    rb.set_defaults(func=cmd_ota_rollback)

@@ -101,7 +101,7 @@ class ModelUpdater:
         if slot is None:
             raise UpdateRefused("no pending update: fetch one first")
         entry = state["slots"][slot]
-        reason = self._validate(self.slot_path(slot, entry["name"]), entry)
+        reason = self._validate(slot, entry)
         state["pending"] = None
         if reason is not None:
             state["slots"][slot] = {**entry, "rejected": reason}
@@ -114,25 +114,87 @@ class ModelUpdater:
         self._save(state)
         return {"activated": True, "slot": slot, "reason": ""}
 
-    @staticmethod
-    def _validate(path: Path, entry: dict) -> str | None:
-        import hashlib
-
+    def _validate(self, slot: str, entry: dict) -> str | None:
         from perception.golden import check_golden
 
+        path = self.slot_path(slot, entry["name"])
         if not path.is_file():
             return f"{path} is missing"
-        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+        if not self._bytes_match(slot, entry):
             return "the slot's bytes no longer match the signed hash (changed on disk after the fetch)"
         golden = (entry.get("custom") or {}).get("golden")
         if golden is None:
             return "the target carries no golden record: nothing proves the model computes what it should"
         return check_golden(path, golden)
 
+    def update(self, name: str) -> dict:
+        """fetch + activate, the contract of `fleetpilot ota update`:
+        {result: installed | current | rejected, reason, active: {...}}."""
+        try:
+            got = self.fetch(name)
+        except UpdateRefused as exc:
+            return {"result": "rejected", "reason": str(exc), "active": self.status()["active"]}
+        if got["unchanged"]:
+            return {"result": "current", "reason": "", "active": self.status()["active"]}
+        done = self.activate()
+        result = "installed" if done["activated"] else "rejected"
+        return {"result": result, "reason": done["reason"], "active": self.status()["active"]}
+
+    def rollback(self, reason: str = "asked for") -> dict:
+        """Back to the previous slot now (the operator's or the health window's decision)."""
+        state = self.state()
+        if state["active"] is None:
+            raise UpdateRefused("no active update to roll back")
+        failed = state["active"]
+        state["slots"][failed] = {**state["slots"][failed], "rejected": f"rolled back: {reason}"}
+        state["active"], state["previous"] = state["previous"], None
+        state["boot"] = None
+        self._event(state, "rolled_back", failed, to=state["active"], reason=reason)
+        self._save(state)
+        return self.status()
+
+    def status(self) -> dict:
+        """`ota status`: active and previous slots (name, version, sha256, verified), pending, history."""
+        state = self.state()
+
+        def slot(which: str | None) -> dict | None:
+            if which is None or state["slots"].get(which) is None:
+                return None
+            entry = state["slots"][which]
+            return {
+                "slot": which,
+                "name": entry["name"],
+                "version": (entry.get("custom") or {}).get("version"),
+                "sha256": entry["sha256"],
+                "verified": self._bytes_match(which, entry),
+            }
+
+        boot = state.get("boot")
+        return {
+            "active": slot(state["active"]),
+            "previous": slot(state["previous"]),
+            "pending": slot(state["pending"]),
+            "marked_good": None if boot is None else bool(boot["good"]),
+            "history": state.get("history", []),
+        }
+
+    def _bytes_match(self, slot: str, entry: dict) -> bool:
+        import hashlib
+
+        path = self.slot_path(slot, entry["name"])
+        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+
     def boot(self) -> dict:
-        """A start of the stack: the model to load ({slot, path, rolled_back}); path None: the shipped one."""
+        """A start of the stack: the model to load ({slot, path, rolled_back}); path None: the shipped one.
+        An active slot whose bytes no longer verify is never loaded: the previous one is."""
         state = self.state()
         boot, rolled_back = state.get("boot"), False
+        active = state["active"]
+        if active is not None and not self._bytes_match(active, state["slots"][active]):
+            state["slots"][active] = {**state["slots"][active], "rejected": "its bytes no longer verify"}
+            state["active"], state["previous"], state["boot"] = state["previous"], None, None
+            self._event(state, "rolled_back", active, to=state["active"], reason="bytes no longer verify")
+            rolled_back, boot = True, None
         if state["active"] is not None and boot is not None and not boot["good"]:
             if boot["attempts"] >= boot["max_attempts"]:
                 failed = state["active"]
@@ -209,10 +271,18 @@ class ModelUpdater:
                 f"slot {state['active']} is still in its health window (not marked good): "
                 f"slot {slot} is its fallback and is not overwritten"
             )
+        if state["previous"] == slot:
+            state["previous"] = None  # its bytes are about to go: never fall back to a half-written slot
+            self._save(state)
         path = self.slot_path(slot, name)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # ngclient verifies length and hashes before it writes, but writes in place: download beside the
+        # slot, then move the verified bytes in atomically (a power cut leaves the old file or the new one)
+        partial = path.with_name(f".{path.name}.download")
         try:
-            updater.download_target(info, filepath=str(path))
+            updater.download_target(info, filepath=str(partial))
+            atomic_write_bytes(path, partial.read_bytes(), mode=0o644)
+            partial.unlink()
         except exceptions.DownloadError as e:
             # ngclient checks length and hashes before it writes: a tampered file never lands in the slot
             raise UpdateRefused(f"target {name!r} refused ({type(e).__name__}): {e}") from None
@@ -220,8 +290,6 @@ class ModelUpdater:
             raise UpdateRefused(f"target {name!r} refused ({type(e).__name__}): {e}") from None
         state["slots"][slot] = {**entry, "fetched_unix_s": round(time.time(), 3)}
         state["pending"] = slot
-        if state["previous"] == slot:
-            state["previous"] = None  # what it held is gone
         self._event(state, "fetched", slot, sha256=entry["sha256"])
         self._save(state)
         return {**entry, "slot": slot, "path": str(path), "unchanged": False}
