@@ -76,9 +76,14 @@ class RobotStack:
     loop has a cloud; the body's own part (control or locomotion) is in the subclasses."""
 
     def __init__(self, robot, params_file: Path, cloud=None) -> None:
+        from cloud_reasoner.ota.updater import model_to_load
+
         self.robot = robot
+        perc_p = load_node_params(params_file, "perception")
+        # a start is a boot of the OTA updater, once, as in the perception node (it counts starts)
+        self.model_source = model_to_load(perc_p.get("ota_dir"), perc_p.get("model_path"))
         self.perceiver = perceiver_from_params(
-            robot.camera_model, load_node_params(params_file, "perception")
+            robot.camera_model, {**perc_p, "model_path": self.model_source["path"] or ""}
         )
         self.planner = planner_from_params(robot.route_map(), load_node_params(params_file, "planning"))
         self.route_version = robot.route_version()
@@ -116,8 +121,13 @@ class RobotStack:
             self.planner.system2.on_reply(reply)
 
     def result_fields(self) -> dict:
-        """System 2 counters, as the planning and bridge nodes report them."""
-        out = self.planner.system2.counters.as_dict() if self.planner.offers_system2 else {}
+        """The model perception ran and the System 2 counters, as the nodes report them."""
+        from perception.types import model_fields
+
+        source = self.model_source
+        out = model_fields(self.perceiver.model.sha256, source["slot"] or "", source["version"] or "")
+        if self.planner.offers_system2:
+            out.update(self.planner.system2.counters.as_dict())
         if self.bridge is not None:
             out.update(dataclasses.asdict(self.bridge.counters))
         return out

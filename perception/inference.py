@@ -7,6 +7,7 @@ adds/removes the batch axis.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -70,6 +71,8 @@ class SegmentationModel:
         # Height and width are static in the exported graph: the network was trained at one size.
         self.height, self.width = int(h), int(w)
         self.metadata = self._load_metadata()
+        # which model a run used, by content: in the perception status and the run's JSON
+        self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     def _load_metadata(self) -> dict:
         meta_path = self.path.with_suffix(".json")

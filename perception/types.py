@@ -72,3 +72,14 @@ class PerceptionOutput:
     # "" for a frame perception saw; else the FrameRejected reason of a frame it could not use. Such an
     # output carries an all-UNKNOWN grid and confidence 0: the planner holds its last plan, then stops.
     dropped: str = ""
+
+
+def model_fields(sha256: str, slot: str = "", version: str = "") -> dict[str, str]:
+    """Which segmentation model a run saw with: the perception status's keys and the scenario JSON's
+    (the node and the direct loop report the same). slot/version: the OTA slot it came from, '' for a
+    model given by path or the shipped one."""
+    return {
+        "perception_model_sha256": sha256,
+        "perception_model_slot": slot,
+        "perception_model_version": version,
+    }

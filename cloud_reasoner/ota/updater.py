@@ -211,8 +211,12 @@ class ModelUpdater:
                 boot["attempts"] += 1
         self._save(state)
         active = state["active"]
-        path = None if active is None else str(self.slot_path(active, state["slots"][active]["name"]))
-        return {"slot": active, "path": path, "rolled_back": rolled_back}
+        if active is None:
+            return {"slot": None, "path": None, "version": None, "rolled_back": rolled_back}
+        entry = state["slots"][active]
+        path = str(self.slot_path(active, entry["name"]))
+        version = (entry.get("custom") or {}).get("version")
+        return {"slot": active, "path": path, "version": version, "rolled_back": rolled_back}
 
     def mark_good(self) -> None:
         """The active model passed its health window: later starts no longer count toward a rollback."""
@@ -293,3 +297,15 @@ class ModelUpdater:
         self._event(state, "fetched", slot, sha256=entry["sha256"])
         self._save(state)
         return {**entry, "slot": slot, "path": str(path), "unchanged": False}
+
+
+def model_to_load(ota_dir: str | Path | None, model_path: str | None) -> dict:
+    """What perception loads at a start ({path, slot, version, rolled_back}): the OTA folder's active slot
+    when there is one (a boot of its updater), else `model_path` (None: the shipped model). The perception
+    node and the direct loop both ask this, so both run the same model."""
+    if ota_dir:
+        boot = ModelUpdater.local(Path(ota_dir)).boot()
+        if boot["path"] is not None:
+            return boot
+        return {"path": model_path or None, "slot": None, "version": None, "rolled_back": boot["rolled_back"]}
+    return {"path": model_path or None, "slot": None, "version": None, "rolled_back": False}

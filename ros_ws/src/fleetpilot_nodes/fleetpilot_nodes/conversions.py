@@ -328,11 +328,15 @@ def scenario_result_to_diagnostics(result: Mapping, stamp_ns: int) -> Diagnostic
 
 
 def perception_status(
-    out: PerceptionOutput, hardware_id: str = "", dropped: Mapping[str, int] | None = None
+    out: PerceptionOutput,
+    hardware_id: str = "",
+    dropped: Mapping[str, int] | None = None,
+    model: Mapping[str, str] | None = None,
 ) -> DiagnosticArray:
     """One status per frame. `dropped`: frames rejected so far by reason (FrameRejected.reason); each
     reason is its own key (frames_dropped.<reason>) beside the total, so nothing has to parse a message.
-    A dropped frame's own status is an ERROR naming its reason in `dropped_reason`."""
+    A dropped frame's own status is an ERROR naming its reason in `dropped_reason`. `model`: the active
+    model's fields (perception.types.model_fields), each its own key."""
     tl = out.traffic_light
     dropped = dict(dropped or {})
     values = {
@@ -346,6 +350,7 @@ def perception_status(
     }
     if out.dropped:
         values["dropped_reason"] = out.dropped
+    values.update({k: str(v) for k, v in (model or {}).items()})
     status = DiagnosticStatus(
         level=DiagnosticStatus.ERROR if out.dropped else DiagnosticStatus.OK,
         name=PERCEPTION_STATUS_NAME,

@@ -28,13 +28,17 @@ from contracts.messages import FrameRejected
 from fleetpilot_nodes import conversions as conv
 from fleetpilot_nodes.node_params import COMMON_PARAMS, Param, declare, latched_qos, stream_qos
 from fleetpilot_nodes.stamp_sync import LastAnswer, StampLog, StampSync
-from perception.types import PerceptionOutput
+from perception.types import PerceptionOutput, model_fields
 
 
 def parameter_spec() -> dict[str, Param]:
     return {
         **COMMON_PARAMS,
         "model_path": Param("", "ONNX segmentation model; '' = the model shipped with perception"),
+        "ota_dir": Param(
+            "",
+            "the vehicle's OTA folder (ota provision): its active slot's model wins over model_path",
+        ),
         "threads": Param(1, "onnxruntime intra-op threads"),
         "min_object_pixels": Param(
             4, "object blobs (vehicle, pedestrian, obstacle) smaller than this many pixels are noise"
@@ -74,6 +78,7 @@ class PerceptionNode(Node):
             self.create_publisher(String, "perception/objects", qos) if self.p["objects"] else None
         )
         self.perceiver = None
+        self.model_path, self.model_slot, self.model_version = self._model_to_load()
         self._mount: PoseStamped | None = None
         self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
         self.stage_ms: StampLog = StampLog()  # per camera stamp, wall time of process() (bench_loop)
@@ -87,6 +92,25 @@ class PerceptionNode(Node):
             CameraInfo, "camera/camera_info", lambda m: self._sync.add("info", conv.stamp_of(m), m), qos
         )
         self.create_subscription(PoseStamped, "camera/mount", self._on_mount, latched_qos())
+
+    def _model_to_load(self) -> tuple[str | None, str, str]:
+        """(path or None for the shipped model, OTA slot, version): a start of the stack is a boot of the
+        updater (cloud_reasoner/ota/updater.py), which never hands out a slot whose bytes do not verify."""
+        from cloud_reasoner.ota.updater import UpdateRefused, model_to_load
+
+        try:
+            chosen = model_to_load(self.p["ota_dir"], self.p["model_path"])
+        except UpdateRefused as exc:
+            raise ValueError(f"ota_dir: {exc}") from None
+        if chosen["rolled_back"]:
+            self.get_logger().warning(f"OTA: rolled back to slot {chosen['slot'] or '(no slot: model_path)'}")
+        return chosen["path"], chosen["slot"] or "", chosen["version"] or ""
+
+    def result_fields(self) -> dict:
+        """Which model this run saw with (the scenario JSON), by content digest."""
+        if self.perceiver is None:
+            return {}
+        return model_fields(self.perceiver.model.sha256, self.model_slot, self.model_version)
 
     def _on_mount(self, msg: PoseStamped) -> None:
         self._mount = msg
@@ -119,7 +143,8 @@ class PerceptionNode(Node):
             objects = conv.objects_to_msg(out.stamp_ns, out.objects)
             self._answer.publish(out.stamp_ns, self.pub_objects, objects)
         self._answer.publish(out.stamp_ns, self.pub_sem, conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
-        status = conv.perception_status(out, dropped=self.dropped)
+        model = None if self.perceiver is None else self.result_fields()
+        status = conv.perception_status(out, dropped=self.dropped, model=model)
         self._answer.publish(out.stamp_ns, self.pub_status, status)
         # The display grid is for people (RViz, recordings): build it only when someone listens.
         if self.pub_occ.get_subscription_count() > 0:
@@ -133,7 +158,7 @@ class PerceptionNode(Node):
             camera = conv.camera_model_from_ros(info, self._mount)
             self.perceiver = Perceiver(
                 camera,
-                model_path=self.p["model_path"] or None,
+                model_path=self.model_path,
                 threads=int(self.p["threads"]),
                 bev=make_bev(self.p),
                 min_object_pixels=int(self.p["min_object_pixels"]),
