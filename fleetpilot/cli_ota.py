@@ -5,6 +5,7 @@ Cloud side (keys: --keys, default the folder DIR.keys beside the repository):
   fleetpilot ota init      --repo DIR
   fleetpilot ota publish   --repo DIR MODEL.onnx --name NAME [--version V]
   fleetpilot ota timestamp --repo DIR [--expires SECONDS]
+  fleetpilot ota rotate-keys --repo DIR [--roles targets,online] [--root-key N]
   fleetpilot ota serve     --repo DIR [--port P] [--no-refresh]
 Vehicle side:
   fleetpilot ota provision --vehicle-dir VDIR --root REPO/metadata/1.root.json
@@ -89,6 +90,22 @@ def cmd_ota_timestamp(args: argparse.Namespace) -> int:
     except RepositoryError as exc:
         raise _usage(exc) from None
     print(f"timestamp version {version}")
+    return 0
+
+
+def cmd_ota_rotate_keys(args: argparse.Namespace) -> int:
+    from cloud_reasoner.ota.repository import Repository, RepositoryError
+
+    roles = tuple(r for r in args.roles.split(",") if r)
+    unknown = set(roles) - {"targets", "online"}
+    if unknown:
+        raise _usage(f"--roles: unknown {sorted(unknown)}; choose from targets, online")
+    try:
+        Repository(args.repo).rotate_keys(_keys_dir(args), roles=roles, root_key=args.root_key)
+        version = Repository(args.repo).load("root").signed.version
+    except RepositoryError as exc:
+        raise _usage(exc) from None
+    print(f"root version {version} names the new keys; the old ones are kept as *.retired-root-v{version}")
     return 0
 
 
@@ -204,6 +221,12 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     repo_args(ts)
     ts.add_argument("--expires", type=float, help="seconds until it expires (default one day)")
     ts.set_defaults(func=cmd_ota_timestamp)
+
+    rot = cmds.add_parser("rotate-keys", help="new targets/online keys (and a root key), named by a new root")
+    repo_args(rot)
+    rot.add_argument("--roles", default="targets,online", help="comma-separated: targets, online")
+    rot.add_argument("--root-key", type=int, default=0, help="also replace root key N (1-3); 0 = none")
+    rot.set_defaults(func=cmd_ota_rotate_keys)
 
     serve = cmds.add_parser("serve", help="serve the repository over HTTP on loopback until SIGTERM/SIGINT")
     repo_args(serve)

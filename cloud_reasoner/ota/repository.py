@@ -194,6 +194,57 @@ class Repository:
         self._new_snapshot(keys)
         return target.to_dict()
 
+    def rotate_keys(
+        self, keys_dir: Path, *, roles: tuple[str, ...] = ("targets", "online"), root_key: int = 0
+    ) -> Keys:
+        """New keys for `roles` ("targets", "online": snapshot and timestamp) and, with root_key=i, a new
+        i-th root key. A new root names them, signed by the threshold of the old root keys and of the new
+        ones (TUF's rule, so a vehicle can follow the chain from the root it trusts); targets, snapshot
+        and timestamp are then re-signed with the new keys. The old key files stay, renamed *.retired."""
+        from securesystemslib.signer import CryptoSigner
+
+        keys_dir = Path(keys_dir)
+        old = Keys.load(keys_dir, offline=True)
+        new = Keys(root=list(old.root), targets=old.targets, online=old.online)
+        replaced: list[tuple[Path, Any]] = []
+        if "targets" in roles:
+            new.targets = CryptoSigner.generate_ed25519()
+            replaced.append((keys_dir / "online" / "targets.pem", new.targets))
+        if "online" in roles:
+            new.online = CryptoSigner.generate_ed25519()
+            replaced.append((keys_dir / "online" / "online.pem", new.online))
+        if root_key:
+            if not 1 <= root_key <= len(old.root):
+                raise RepositoryError(f"root key {root_key} does not exist (1 … {len(old.root)})")
+            new.root[root_key - 1] = CryptoSigner.generate_ed25519()
+            replaced.append((keys_dir / "offline" / f"root-{root_key}.pem", new.root[root_key - 1]))
+        root = self.load("root")
+        swaps = [("targets", old.targets, new.targets)]
+        swaps += [(role, old.online, new.online) for role in ONLINE_ROLES]
+        swaps += [("root", a, b) for a, b in zip(old.root, new.root, strict=True)]
+        for role, was, now in swaps:
+            if was.public_key.keyid != now.public_key.keyid:
+                root.signed.revoke_key(was.public_key.keyid, role)
+                root.signed.add_key(now.public_key, role)
+        self._bump(root, "root")
+        root.signatures.clear()
+        # every root key that is in the old or the new root signs: both thresholds are met
+        signers = {s.public_key.keyid: s for s in [*old.root, *new.root]}
+        for signer in signers.values():
+            root.sign(signer, append=True)
+        self._write(root)
+        for path, signer in replaced:  # the new keys on disk only once the root that names them is
+            retired = path.with_name(f"{path.name}.retired-root-v{root.signed.version}")
+            path.rename(retired)
+            atomic_write_bytes(path, signer.private_bytes, mode=0o600)
+        targets = self.load("targets")
+        self._bump(targets, "targets")
+        targets.signatures.clear()
+        targets.sign(new.targets)
+        self._write(targets)
+        self._new_snapshot(new)
+        return new
+
     def refresh_timestamp(self, keys: Keys, *, expires_in: timedelta | None = None) -> int:
         """A new timestamp (what the server does well before the old one expires); its version."""
         timestamp = self.load("timestamp")
