@@ -76,18 +76,25 @@ class RobotStack:
     loop has a cloud; the body's own part (control or locomotion) is in the subclasses."""
 
     def __init__(self, robot, params_file: Path, cloud=None) -> None:
-        from cloud_reasoner.ota.updater import model_to_load
+        from cloud_reasoner.ota.health import HealthCriteria, ModelSupervisor
 
         self.robot = robot
-        perc_p = load_node_params(params_file, "perception")
+        self.perc_p = load_node_params(params_file, "perception")
         # a start is a boot of the OTA updater, once, as in the perception node (it counts starts)
-        self.model_source = model_to_load(perc_p.get("ota_dir"), perc_p.get("model_path"))
-        self.perceiver = perceiver_from_params(
-            robot.camera_model, {**perc_p, "model_path": self.model_source["path"] or ""}
+        criteria = HealthCriteria(
+            frames=int(self.perc_p.get("ota_health_frames", 100)),
+            min_mean_confidence=float(self.perc_p.get("ota_health_min_confidence", 0.5)),
         )
+        self.model = ModelSupervisor(self.perc_p.get("ota_dir"), self.perc_p.get("model_path"), criteria)
+        self.perceiver = self._perceiver()
         self.planner = planner_from_params(robot.route_map(), load_node_params(params_file, "planning"))
         self.route_version = robot.route_version()
         self.bridge = None if cloud is None else _bridge(cloud, robot.route_map())
+
+    def _perceiver(self):
+        return perceiver_from_params(
+            self.robot.camera_model, {**self.perc_p, "model_path": self.model.path or ""}
+        )
 
     def see_and_plan(self, batch):
         """(this frame's trajectory, the ego state it was planned from); None between camera frames."""
@@ -103,7 +110,10 @@ class RobotStack:
         if self.robot.drive_requested() and self.planner.park_s is not None:
             self.planner.release_park()  # what the planning node does on fleet/drive_request
         ego = EgoState.from_odometry(batch.odometry[-1])
-        trajectory = self.planner.plan(self.perceiver.process(frame.stamp_ns, frame.rgb), ego)
+        seen = self.perceiver.process(frame.stamp_ns, frame.rgb)
+        if self.model.observe(seen.confidence) is not None:  # a failed health window: swap back
+            self.perceiver = self._perceiver()
+        trajectory = self.planner.plan(seen, ego)
         if self.bridge is not None and self.planner.system2_query is not None:
             self._wait_for_system2()
         return trajectory, ego
@@ -124,8 +134,7 @@ class RobotStack:
         """The model perception ran and the System 2 counters, as the nodes report them."""
         from perception.types import model_fields
 
-        source = self.model_source
-        out = model_fields(self.perceiver.model.sha256, source["slot"] or "", source["version"] or "")
+        out = model_fields(self.perceiver.model.sha256, self.model.slot or "", self.model.version or "")
         if self.planner.offers_system2:
             out.update(self.planner.system2.counters.as_dict())
         if self.bridge is not None:

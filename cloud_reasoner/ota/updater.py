@@ -212,11 +212,18 @@ class ModelUpdater:
         self._save(state)
         active = state["active"]
         if active is None:
-            return {"slot": None, "path": None, "version": None, "rolled_back": rolled_back}
+            return {"slot": None, "path": None, "version": None, "rolled_back": rolled_back, "proven": True}
         entry = state["slots"][active]
         path = str(self.slot_path(active, entry["name"]))
         version = (entry.get("custom") or {}).get("version")
-        return {"slot": active, "path": path, "version": version, "rolled_back": rolled_back}
+        proven = state["boot"] is None or bool(state["boot"]["good"])
+        return {
+            "slot": active,
+            "path": path,
+            "version": version,
+            "rolled_back": rolled_back,
+            "proven": proven,
+        }
 
     def mark_good(self) -> None:
         """The active model passed its health window: later starts no longer count toward a rollback."""
@@ -307,5 +314,12 @@ def model_to_load(ota_dir: str | Path | None, model_path: str | None) -> dict:
         boot = ModelUpdater.local(Path(ota_dir)).boot()
         if boot["path"] is not None:
             return boot
-        return {"path": model_path or None, "slot": None, "version": None, "rolled_back": boot["rolled_back"]}
-    return {"path": model_path or None, "slot": None, "version": None, "rolled_back": False}
+        rolled_back = boot["rolled_back"]
+        return {
+            "path": model_path or None,
+            "slot": None,
+            "version": None,
+            "rolled_back": rolled_back,
+            "proven": True,
+        }
+    return {"path": model_path or None, "slot": None, "version": None, "rolled_back": False, "proven": True}

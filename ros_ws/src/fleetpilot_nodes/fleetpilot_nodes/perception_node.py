@@ -39,6 +39,10 @@ def parameter_spec() -> dict[str, Param]:
             "",
             "the vehicle's OTA folder (ota provision): its active slot's model wins over model_path",
         ),
+        "ota_health_frames": Param(
+            100, "a new OTA model's health window, camera frames (then good or rolled back)"
+        ),
+        "ota_health_min_confidence": Param(0.5, "the window fails below this mean frame confidence"),
         "threads": Param(1, "onnxruntime intra-op threads"),
         "min_object_pixels": Param(
             4, "object blobs (vehicle, pedestrian, obstacle) smaller than this many pixels are noise"
@@ -78,7 +82,7 @@ class PerceptionNode(Node):
             self.create_publisher(String, "perception/objects", qos) if self.p["objects"] else None
         )
         self.perceiver = None
-        self.model_path, self.model_slot, self.model_version = self._model_to_load()
+        self.model = self._supervisor()  # which model runs, across an update's health window
         self._mount: PoseStamped | None = None
         self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
         self.stage_ms: StampLog = StampLog()  # per camera stamp, wall time of process() (bench_loop)
@@ -93,24 +97,29 @@ class PerceptionNode(Node):
         )
         self.create_subscription(PoseStamped, "camera/mount", self._on_mount, latched_qos())
 
-    def _model_to_load(self) -> tuple[str | None, str, str]:
-        """(path or None for the shipped model, OTA slot, version): a start of the stack is a boot of the
-        updater (cloud_reasoner/ota/updater.py), which never hands out a slot whose bytes do not verify."""
-        from cloud_reasoner.ota.updater import UpdateRefused, model_to_load
+    def _supervisor(self):
+        """A start of the stack is a boot of the OTA updater, which never hands out a slot whose bytes do
+        not verify; a model not yet proven gets its health window (cloud_reasoner/ota/health.py)."""
+        from cloud_reasoner.ota.health import HealthCriteria, ModelSupervisor
+        from cloud_reasoner.ota.updater import UpdateRefused
 
+        criteria = HealthCriteria(
+            frames=int(self.p["ota_health_frames"]),
+            min_mean_confidence=float(self.p["ota_health_min_confidence"]),
+        )
         try:
-            chosen = model_to_load(self.p["ota_dir"], self.p["model_path"])
+            supervisor = ModelSupervisor(self.p["ota_dir"], self.p["model_path"], criteria)
         except UpdateRefused as exc:
             raise ValueError(f"ota_dir: {exc}") from None
-        if chosen["rolled_back"]:
-            self.get_logger().warning(f"OTA: rolled back to slot {chosen['slot'] or '(no slot: model_path)'}")
-        return chosen["path"], chosen["slot"] or "", chosen["version"] or ""
+        if supervisor.rolled_back_at_start:
+            self.get_logger().warning(f"OTA: rolled back at start to slot {supervisor.slot or '(none)'}")
+        return supervisor
 
     def result_fields(self) -> dict:
         """Which model this run saw with (the scenario JSON), by content digest."""
         if self.perceiver is None:
             return {}
-        return model_fields(self.perceiver.model.sha256, self.model_slot, self.model_version)
+        return model_fields(self.perceiver.model.sha256, self.model.slot or "", self.model.version or "")
 
     def _on_mount(self, msg: PoseStamped) -> None:
         self._mount = msg
@@ -149,6 +158,12 @@ class PerceptionNode(Node):
         # The display grid is for people (RViz, recordings): build it only when someone listens.
         if self.pub_occ.get_subscription_count() > 0:
             self._answer.publish(out.stamp_ns, self.pub_occ, conv.occupancy_from_bev(out.grid, out.stamp_ns))
+        swap = self.model.observe(out.confidence, dropped=bool(out.dropped))
+        if swap is not None:  # the health window failed: the next frame runs the model rolled back to
+            self.get_logger().warning(
+                f"OTA: new model rolled back ({swap['reason']}); next frame: {swap['path']}"
+            )
+            self.perceiver = None
 
     def _perceive(self, image: Image, info: CameraInfo) -> PerceptionOutput:
         """Raises FrameRejected for an image or camera_info the stack cannot use."""
@@ -158,7 +173,7 @@ class PerceptionNode(Node):
             camera = conv.camera_model_from_ros(info, self._mount)
             self.perceiver = Perceiver(
                 camera,
-                model_path=self.model_path,
+                model_path=self.model.path,
                 threads=int(self.p["threads"]),
                 bev=make_bev(self.p),
                 min_object_pixels=int(self.p["min_object_pixels"]),
