@@ -7,6 +7,8 @@ Cloud side (keys: --keys, default the folder DIR.keys beside the repository):
   fleetpilot ota timestamp --repo DIR [--expires SECONDS]
   fleetpilot ota rotate-keys --repo DIR [--roles targets,online] [--root-key N]
   fleetpilot ota serve     --repo DIR [--port P] [--no-refresh]
+  fleetpilot ota rollout   --repo DIR --name NAME --candidate MODEL.onnx [--stages 1,10,50,100]
+  fleetpilot ota simulate  --vehicles N --candidate MODEL.onnx [--json PATH]
 Vehicle side:
   fleetpilot ota provision --vehicle-dir VDIR --root REPO/metadata/1.root.json
   fleetpilot ota update    --vehicle-dir VDIR --url URL [--name NAME] [--json PATH]
@@ -194,6 +196,64 @@ def cmd_ota_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ota_rollout(args: argparse.Namespace) -> int:
+    """Start a rollout on a repository: the candidate published under the rollout's own target."""
+    from cloud_reasoner.ota.repository import Keys, Repository, RepositoryError
+    from cloud_reasoner.ota.rollout import Rollout, RolloutStore, parse_stages
+
+    try:
+        stages = parse_stages(args.stages)
+    except ValueError as exc:
+        raise _usage(exc) from None
+    if not args.candidate.is_file():
+        raise _usage(f"--candidate {args.candidate} is not a file")
+    store = RolloutStore(args.store or args.repo.with_name(args.repo.name + ".rollouts.sqlite"))
+    try:
+        rollout = Rollout(
+            Repository(args.repo),
+            Keys.load(_keys_dir(args)),
+            store,
+            args.name,
+            args.candidate,
+            args.version,
+            stages,
+        )
+    except RepositoryError as exc:
+        raise _usage(exc) from None
+    doc = store.get(rollout.id)
+    store.close()
+    _emit(doc, args.json)
+    return 0
+
+
+def cmd_ota_simulate(args: argparse.Namespace) -> int:
+    from fleetpilot.ota_simulate import SimulateConfig, simulate
+
+    try:
+        from cloud_reasoner.ota.rollout import parse_stages
+
+        cfg = SimulateConfig(
+            vehicles=args.vehicles, candidate=args.candidate, stages=parse_stages(args.stages)
+        )
+        if cfg.vehicles < 1:
+            raise ValueError(f"--vehicles must be at least 1, got {cfg.vehicles}")
+        if not args.candidate.is_file():
+            raise ValueError(f"--candidate {args.candidate} is not a file")
+    except ValueError as exc:
+        raise _usage(exc) from None
+
+    def progress(percent, cohort, counts, passed) -> None:
+        seen = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        verdict = "passed" if passed else "HALTED"
+        print(
+            f"stage {percent:3d} %: {cohort} vehicles; {seen or 'no reports'}; gate {verdict}",
+            file=sys.stderr,
+        )
+
+    _emit(simulate(cfg, progress), args.json)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     """Add this area's commands to the top-level sub-parsers (no benchmarks yet)."""
     ota = sub.add_parser("ota", help="over-the-air model updates: a TUF repository and a vehicle's A/B slots")
@@ -237,6 +297,27 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     )
     serve.add_argument("--port-file", help="write the bound port here once serving (useful with --port 0)")
     serve.set_defaults(func=cmd_ota_serve)
+
+    ro = cmds.add_parser(
+        "rollout", help="start a staged rollout of a candidate (state in REPO.rollouts.sqlite)"
+    )
+    repo_args(ro)
+    ro.add_argument("--name", required=True, help="the fleet's target, e.g. segnet.onnx")
+    ro.add_argument("--candidate", type=Path, required=True, help="MODEL.onnx to roll out")
+    ro.add_argument("--version", default="candidate")
+    ro.add_argument("--stages", default="1,10,50,100", help="cumulative percentages of the fleet")
+    ro.add_argument("--store", type=Path, help="rollout store (SQLite; default REPO.rollouts.sqlite)")
+    ro.add_argument("--json", type=Path)
+    ro.set_defaults(func=cmd_ota_rollout)
+
+    sim = cmds.add_parser(
+        "simulate", help="a staged rollout through N virtual vehicles (real updaters, inference)"
+    )
+    sim.add_argument("--vehicles", type=int, default=200)
+    sim.add_argument("--candidate", type=Path, required=True, help="MODEL.onnx to roll out")
+    sim.add_argument("--stages", default="1,10,50,100")
+    sim.add_argument("--json", type=Path)
+    sim.set_defaults(func=cmd_ota_simulate)
 
     def vehicle_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--vehicle-dir", type=Path, required=True, help="the vehicle's OTA folder")

@@ -21,6 +21,9 @@ class HealthCriteria:
     max_untrusted_fraction: float = 0.1
     min_mean_confidence: float = 0.5
     max_dropped_fraction: float = 0.05
+    # a per-frame error where one is known (`ota simulate`: pixel error against the simulator's labels,
+    # standing in for a real vehicle's interventions); the window's mean must stay under this
+    max_mean_error: float = 0.25
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -34,9 +37,12 @@ class HealthWindow:
         self.criteria = criteria or HealthCriteria()
         self.seen = self.untrusted = self.dropped = 0
         self.confidence_sum = 0.0
+        self.errors: list[float] = []
         self.verdict: tuple[str, str] | None = None
 
-    def observe(self, confidence: float, *, dropped: bool = False) -> tuple[str, str] | None:
+    def observe(
+        self, confidence: float, *, dropped: bool = False, error: float | None = None
+    ) -> tuple[str, str] | None:
         if self.verdict is not None:
             return None  # said once
         c = self.criteria
@@ -46,6 +52,8 @@ class HealthWindow:
         else:
             self.confidence_sum += float(confidence)
             self.untrusted += float(confidence) < c.untrusted_below
+            if error is not None:
+                self.errors.append(float(error))
         if self.seen < c.frames:
             return None
         used = self.seen - self.dropped
@@ -59,6 +67,9 @@ class HealthWindow:
             )
         elif mean < c.min_mean_confidence:
             self.verdict = ("bad", f"mean confidence {mean:.3f} under {c.min_mean_confidence}")
+        elif self.errors and sum(self.errors) / len(self.errors) > c.max_mean_error:
+            error = sum(self.errors) / len(self.errors)
+            self.verdict = ("bad", f"mean error {error:.3f} over {c.max_mean_error}")
         else:
             self.verdict = ("good", f"{self.seen} frames, mean confidence {mean:.3f}")
         return self.verdict
@@ -85,13 +96,13 @@ class ModelSupervisor:
         self.window = None if chosen["proven"] else HealthWindow(criteria)
         self.verdicts: list[tuple[str, str]] = []
 
-    def observe(self, confidence: float, *, dropped: bool = False) -> dict | None:
+    def observe(self, confidence: float, *, dropped: bool = False, error: float | None = None) -> dict | None:
         """One frame's result. None, or after a failed window the swap: {path, slot, version, reason}."""
         from cloud_reasoner.ota.updater import ModelUpdater
 
         if self.window is None:
             return None
-        verdict = self.window.observe(confidence, dropped=dropped)
+        verdict = self.window.observe(confidence, dropped=dropped, error=error)
         if verdict is None:
             return None
         self.window = None
