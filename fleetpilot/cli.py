@@ -66,7 +66,7 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--record writes one robot's namespace; {args.name} has several (not supported yet)"
         )
-    check_perception_model()
+    check_perception_model(args.model)
     from fleetpilot.scenario_run import run_scenario
 
     result = run_scenario(
@@ -77,6 +77,7 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
         direct=args.direct,
         no_cloud=args.no_cloud,
         cloud_fault=args.cloud_fault,
+        model=args.model,
     )
     write_json(result, args.json)
     if args.json is not None:
@@ -111,7 +112,7 @@ def cmd_scenario_sweep(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     seeds = parse_seed_range(args.seeds)
-    check_perception_model()
+    check_perception_model(args.model)
     report = sweep(
         names,
         seeds,
@@ -120,6 +121,7 @@ def cmd_scenario_sweep(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         no_cloud=args.no_cloud,
         cloud_fault=args.cloud_fault,
+        model=args.model,
     )
     status = 0
     if baseline is not None:
@@ -276,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CLOUD_FAULTS,
         help="System 2 scenarios: inject this fault into the local cloud service (down = no server)",
     )
+    run.add_argument("--model", type=Path, help="perception model for every robot (default: the shipped one)")
     run.set_defaults(func=cmd_scenario_run)
     sweep_p = scenario.add_parser("sweep", help="run scenarios over a seed range and summarise")
     sweep_p.add_argument("--scenarios", help="comma-separated names (default: all car scenarios)")
@@ -288,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--cloud-fault", choices=CLOUD_FAULTS, help="System 2 scenarios: the embedded service misbehaves"
     )
     sweep_p.add_argument("--json", type=Path)
+    sweep_p.add_argument(
+        "--model", type=Path, help="perception model for every run (default: the shipped one)"
+    )
     sweep_p.add_argument(
         "--baseline",
         type=Path,

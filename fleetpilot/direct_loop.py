@@ -75,11 +75,12 @@ class RobotStack:
     """What every robot runs on each camera frame: perception and planning, and System 2 when the
     loop has a cloud; the body's own part (control or locomotion) is in the subclasses."""
 
-    def __init__(self, robot, params_file: Path, cloud=None) -> None:
+    def __init__(self, robot, params_file: Path, cloud=None, overrides: Mapping | None = None) -> None:
         from cloud_reasoner.ota.health import HealthCriteria, ModelSupervisor
 
         self.robot = robot
-        self.perc_p = load_node_params(params_file, "perception")
+        self.overrides = dict(overrides or {})
+        self.perc_p = self.params(params_file, "perception")
         # a start is a boot of the OTA updater, once, as in the perception node (it counts starts)
         criteria = HealthCriteria(
             frames=int(self.perc_p.get("ota_health_frames", 100)),
@@ -87,9 +88,13 @@ class RobotStack:
         )
         self.model = ModelSupervisor(self.perc_p.get("ota_dir"), self.perc_p.get("model_path"), criteria)
         self.perceiver = self._perceiver()
-        self.planner = planner_from_params(robot.route_map(), load_node_params(params_file, "planning"))
+        self.planner = planner_from_params(robot.route_map(), self.params(params_file, "planning"))
         self.route_version = robot.route_version()
         self.bridge = None if cloud is None else _bridge(cloud, robot.route_map())
+
+    def params(self, params_file: Path, node: str) -> dict[str, Any]:
+        """A node's parameters: its file's, then what the run overrides (as the graph runner does)."""
+        return {**load_node_params(params_file, node), **self.overrides.get(node, {})}
 
     def _perceiver(self):
         return perceiver_from_params(
@@ -149,12 +154,12 @@ class RobotStack:
 class DriveStack(RobotStack):
     """A `cmd_vel` body: one drive command per camera frame, held by the world in between."""
 
-    def __init__(self, robot, params_file: Path, cloud=None) -> None:
+    def __init__(self, robot, params_file: Path, cloud=None, overrides: Mapping | None = None) -> None:
         from planning.controller import Controller, ControllerParams
         from planning.params import embodiment_for
 
-        super().__init__(robot, params_file, cloud)
-        ctrl_p = load_node_params(params_file, "control")
+        super().__init__(robot, params_file, cloud, overrides)
+        ctrl_p = self.params(params_file, "control")
         self.controller = Controller(
             embodiment_for(ctrl_p), ControllerParams.from_dict(ctrl_p.get("controller", {}))
         )
@@ -172,13 +177,13 @@ class DriveStack(RobotStack):
 class WalkStack(RobotStack):
     """A `joint_effort` body: a path each camera frame, joint efforts every control period."""
 
-    def __init__(self, robot, params_file: Path, cloud=None) -> None:
+    def __init__(self, robot, params_file: Path, cloud=None, overrides: Mapping | None = None) -> None:
         from planning.locomotion import LocomotionController, LocomotionPolicy
         from planning.path_follow import PathFollowParams, PathLocomotion
 
-        super().__init__(robot, params_file, cloud)
-        plan_p = load_node_params(params_file, "planning")
-        loco_p = load_node_params(params_file, "locomotion")
+        super().__init__(robot, params_file, cloud, overrides)
+        plan_p = self.params(params_file, "planning")
+        loco_p = self.params(params_file, "locomotion")
         self.path_max_gap = float(plan_p.get("path_max_gap", 0.25))
         self.path_speed_tolerance = float(plan_p.get("path_speed_tolerance", 0.2))
         policy = LocomotionPolicy(loco_p.get("model_path") or None, threads=int(loco_p.get("threads", 1)))
@@ -205,12 +210,15 @@ class WalkStack(RobotStack):
 STACKS: dict[str, type[RobotStack]] = {"cmd_vel": DriveStack, "joint_effort": WalkStack}
 
 
-def build_stack(robot, params_file: Path | None = None, cloud=None) -> RobotStack:
-    """The stack for one robot of a world, from its body's file and node parameter file."""
+def build_stack(
+    robot, params_file: Path | None = None, cloud=None, overrides: Mapping | None = None
+) -> RobotStack:
+    """The stack for one robot of a world, from its body's file and node parameter file (`overrides`:
+    node name → parameters over the file's)."""
     from contracts import embodiment
 
     command = embodiment.load(robot.embodiment).command
-    return STACKS[command](robot, params_file or body_params_file(robot.embodiment), cloud)
+    return STACKS[command](robot, params_file or body_params_file(robot.embodiment), cloud, overrides)
 
 
 def run_direct(
@@ -222,9 +230,11 @@ def run_direct(
     cloud: bool = False,
     cloud_fault: str | None = None,
     time_limit_s: float | None = None,
+    overrides: Mapping[str, dict] | None = None,
 ) -> dict:
     """Run one scenario to its end; the world's result plus the stacks' counters, wall time and frames.
-    `params_files`: a node parameter file per robot name (default: each body's config/<body>.yaml)."""
+    `params_files`: a node parameter file per robot name (default: each body's config/<body>.yaml);
+    `overrides`: node name → parameters over the files' (e.g. {"perception": {"model_path": ...}})."""
     from contracts import scenarios
     from sim.hosting import open_simulation
 
@@ -250,7 +260,7 @@ def run_direct(
             embedded_cloud = EmbeddedCloud(cloud_fault).start()
         try:
             stacks = {
-                robot.name: build_stack(robot, params_files.get(robot.name), embedded_cloud)
+                robot.name: build_stack(robot, params_files.get(robot.name), embedded_cloud, overrides)
                 for robot in world.robots()
             }
             commands: dict[str, Any] = dict.fromkeys(stacks)

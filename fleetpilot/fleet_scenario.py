@@ -103,6 +103,7 @@ def run_with_fleet(
     elsewhere: bool = True,
     jobs: int = JOBS,
     frames_per_job: int = FRAMES_PER_JOB,
+    overrides: dict[str, dict[str, Any]] | None = None,
 ) -> dict:
     from contracts import scenarios
     from fleetpilot.fleet_local import LocalFleetService
@@ -139,7 +140,10 @@ def run_with_fleet(
             seed,
             record=record,
             graph=lends.graph,
-            overrides={"fleet_agent": agent_overrides(fleet.target, vehicle, token_file)},
+            overrides={
+                **(overrides or {}),
+                "fleet_agent": agent_overrides(fleet.target, vehicle, token_file),
+            },
             on_finish=on_finish,
             inspect=inspect,
         )

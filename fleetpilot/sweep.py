@@ -24,10 +24,12 @@ WALL_CLOCK_KEYS = ("wall_time_s", "startup_retries", "fleet", "system2_frames_wa
 DROP_COUNTERS = ("advice_dropped_stale", "advice_rejected_unsafe", "advice_followed", "cloud_failures")
 
 
-def _run_one(name: str, seed: int, direct: bool, no_cloud: bool, cloud_fault: str | None) -> dict:
+def _run_one(
+    name: str, seed: int, direct: bool, no_cloud: bool, cloud_fault: str | None, model: str | None = None
+) -> dict:
     from fleetpilot.scenario_run import run_scenario
 
-    return run_scenario(name, seed, direct=direct, no_cloud=no_cloud, cloud_fault=cloud_fault)
+    return run_scenario(name, seed, direct=direct, no_cloud=no_cloud, cloud_fault=cloud_fault, model=model)
 
 
 def _child(conn, name: str, seed: int, run_args: tuple) -> None:
@@ -131,7 +133,9 @@ def sweep(
     jobs: int = 2,
     no_cloud: bool = False,
     cloud_fault: str | None = None,
+    model: str | None = None,
 ) -> dict:
+    """`model`: the perception model every run uses (default: the shipped one; the JSON names it)."""
     from contracts import scenarios
 
     names = list(names or scenarios.names("car"))
@@ -139,7 +143,7 @@ def sweep(
     results: dict[tuple[str, int], list[dict]] = {}
     degraded = no_cloud or cloud_fault is not None
     # One process per run: every run gets a fresh rclpy context, DDS domain and PyBullet client.
-    run_args = (direct, no_cloud, cloud_fault)
+    run_args = (direct, no_cloud, cloud_fault, None if model is None else str(model))
     for done, (key, result) in enumerate(run_each_in_a_process(tasks, jobs, run_args), 1):
         results.setdefault(key, []).append(result)
         print(
