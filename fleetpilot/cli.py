@@ -170,8 +170,12 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     if args.frames < 10:
         raise UsageError("--frames must be at least 10")
     check_perception_model()
-    if args.background_job and args.system2_ab:
-        raise UsageError("--background-job and --system2-ab are separate benchmarks: pick one")
+    if sum(map(bool, (args.background_job, args.system2_ab, args.shadow_ab))) > 1:
+        raise UsageError("--background-job, --system2-ab and --shadow-ab are separate benchmarks: pick one")
+    if args.shadow_model is not None and not args.shadow_ab:
+        raise UsageError("--shadow-model belongs to --shadow-ab")
+    if args.shadow_ab:
+        check_perception_model(args.shadow_model)
     # the scenario: the one named, else the robot's first in the registry (System 2: its first that asks
     # the cloud); the graph and whether the stack can lend compute or ask the cloud are the registry's
     mine = [scenarios.get(n) for n in scenarios.names(args.robot)]
@@ -210,6 +214,15 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
             raise UsageError("--rounds must be at least 1")
         result = bench_loop_ab(
             args.frames, scenario=entry.name, seed=args.seed, rounds=rounds, fault=args.cloud_fault
+        )
+    elif args.shadow_ab:
+        from fleetpilot.bench_shadow import bench_loop_shadow_ab
+
+        rounds = 2 if args.rounds is None else args.rounds
+        if rounds < 1:
+            raise UsageError("--rounds must be at least 1")
+        result = bench_loop_shadow_ab(
+            args.frames, scenario=entry.name, seed=args.seed, rounds=rounds, shadow_model=args.shadow_model
         )
     else:
         result = bench_loop(args.frames, scenario=entry.name, seed=args.seed, graph=entry.graph)
@@ -359,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds",
         type=int,
         default=None,
-        help="A/B rounds: --background-job on seeds seed, seed+1… (1); --system2-ab pairs (2)",
+        help="A/B rounds: --background-job on seeds seed, seed+1… (1); --system2-ab, --shadow-ab pairs (2)",
     )
     loop.add_argument(
         "--system2-ab",
@@ -375,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CLOUD_FAULTS,
         help="--system2-ab: fault of the embedded cloud",
     )
+    loop.add_argument(
+        "--shadow-ab",
+        action="store_true",
+        help="A/B/A/B: without vs with a shadow model in perception (--shadow-model; default: shipped)",
+    )
+    loop.add_argument("--shadow-model", type=Path, help="--shadow-ab: the candidate the shadow runs")
     loop.set_defaults(func=cmd_bench_loop)
     preempt = bench.add_parser(
         "preempt", help="fleet agent node: drive request (fleet/drive_request) → lease released at the server"

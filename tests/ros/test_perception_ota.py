@@ -109,3 +109,12 @@ def test_a_model_failing_its_health_window_is_swapped_out_between_two_frames(tin
     assert all(v["frames_dropped"] == "0" for v in values)
     state = ModelUpdater.local(car).state()
     assert state["active"] is None and "health window" in state["history"][-1]["reason"]
+
+
+def test_a_shadow_model_is_measured_beside_the_active_one_and_never_drives(tiny_model_path, tmp_path):
+    values, fields = _perceive_frames(tmp_path, {"shadow_model_path": str(tiny_model_path)}, 4)
+    shipped = hashlib.sha256(DEFAULT_MODEL_PATH.read_bytes()).hexdigest()
+    assert all(v["perception_model_sha256"] == shipped for v in values)  # the active model drives
+    assert fields["shadow_model_sha256"] == hashlib.sha256(tiny_model_path.read_bytes()).hexdigest()
+    assert fields["shadow_frames"] >= 1 and fields["shadow_disagreement"] > 0.2, fields
+    assert "shadow_disagreement" in values[-1] and "shadow_class_iou" not in values[-1]

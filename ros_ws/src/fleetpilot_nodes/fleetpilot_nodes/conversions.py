@@ -350,7 +350,8 @@ def perception_status(
     }
     if out.dropped:
         values["dropped_reason"] = out.dropped
-    values.update({k: str(v) for k, v in (model or {}).items()})
+    # the model's fields, and the shadow's scalars (its per-class IoU stays in the run's JSON)
+    values.update({k: str(v) for k, v in (model or {}).items() if not isinstance(v, dict)})
     status = DiagnosticStatus(
         level=DiagnosticStatus.ERROR if out.dropped else DiagnosticStatus.OK,
         name=PERCEPTION_STATUS_NAME,

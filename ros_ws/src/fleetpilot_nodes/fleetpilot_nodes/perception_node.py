@@ -39,6 +39,9 @@ def parameter_spec() -> dict[str, Param]:
             "",
             "the vehicle's OTA folder (ota provision): its active slot's model wins over model_path",
         ),
+        "shadow_model_path": Param(
+            "", "shadow mode: a candidate model run on the same frames, off the control path; '' = off"
+        ),
         "ota_health_frames": Param(
             100, "a new OTA model's health window, camera frames (then good or rolled back)"
         ),
@@ -83,6 +86,11 @@ class PerceptionNode(Node):
         )
         self.perceiver = None
         self.model = self._supervisor()  # which model runs, across an update's health window
+        self.shadow = None
+        if self.p["shadow_model_path"]:
+            from perception.shadow import ShadowRunner
+
+            self.shadow = ShadowRunner(self.p["shadow_model_path"])
         self._mount: PoseStamped | None = None
         self._waiting: tuple[Image, CameraInfo] | None = None  # a frame that arrived before the mount
         self.stage_ms: StampLog = StampLog()  # per camera stamp, wall time of process() (bench_loop)
@@ -116,10 +124,18 @@ class PerceptionNode(Node):
         return supervisor
 
     def result_fields(self) -> dict:
-        """Which model this run saw with (the scenario JSON), by content digest."""
+        """Which model this run saw with (the scenario JSON), by content digest; the shadow's telemetry."""
         if self.perceiver is None:
             return {}
-        return model_fields(self.perceiver.model.sha256, self.model.slot or "", self.model.version or "")
+        out = model_fields(self.perceiver.model.sha256, self.model.slot or "", self.model.version or "")
+        if self.shadow is not None:
+            out.update(self.shadow.summary())
+        return out
+
+    def destroy_node(self) -> None:
+        if self.shadow is not None:
+            self.shadow.close()
+        super().destroy_node()
 
     def _on_mount(self, msg: PoseStamped) -> None:
         self._mount = msg
@@ -189,6 +205,8 @@ class PerceptionNode(Node):
         t0 = time.perf_counter()
         out = self.perceiver.process(frame.stamp_ns, frame.rgb)
         self.stage_ms[frame.stamp_ns] = (time.perf_counter() - t0) * 1e3
+        if self.shadow is not None:  # never waits: a busy shadow drops the frame
+            self.shadow.submit(frame.rgb, self.perceiver.last_classes)
         return out
 
 
