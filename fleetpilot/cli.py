@@ -209,25 +209,31 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     elif args.system2_ab:
         from fleetpilot.system2_run import bench_loop_ab
 
-        rounds = 2 if args.rounds is None else args.rounds
-        if rounds < 1:
-            raise UsageError("--rounds must be at least 1")
         result = bench_loop_ab(
-            args.frames, scenario=entry.name, seed=args.seed, rounds=rounds, fault=args.cloud_fault
+            args.frames, scenario=entry.name, seed=args.seed, rounds=_ab_rounds(args), fault=args.cloud_fault
         )
     elif args.shadow_ab:
         from fleetpilot.bench_shadow import bench_loop_shadow_ab
 
-        rounds = 2 if args.rounds is None else args.rounds
-        if rounds < 1:
-            raise UsageError("--rounds must be at least 1")
         result = bench_loop_shadow_ab(
-            args.frames, scenario=entry.name, seed=args.seed, rounds=rounds, shadow_model=args.shadow_model
+            args.frames,
+            scenario=entry.name,
+            seed=args.seed,
+            rounds=_ab_rounds(args),
+            shadow_model=args.shadow_model,
         )
     else:
         result = bench_loop(args.frames, scenario=entry.name, seed=args.seed, graph=entry.graph)
     write_json(result, args.json)
     return 0
+
+
+def _ab_rounds(args: argparse.Namespace, default: int = 2) -> int:
+    """A/B benches: how many A/B pairs (--rounds)."""
+    rounds = default if args.rounds is None else args.rounds
+    if rounds < 1:
+        raise UsageError("--rounds must be at least 1")
+    return rounds
 
 
 def cmd_bench_preempt(args: argparse.Namespace) -> int:

@@ -25,20 +25,13 @@ from .conftest import MODEL
 
 
 @pytest.fixture
-def fleet(tmp_path, other_model):
+def fleet(proven_fleet_model, tmp_path, other_model):
     """A vehicle running v7 (installed, marked good); the repository has just published v8."""
-    keys = Keys.generate(tmp_path / "keys")
-    repo = Repository.init(tmp_path / "repo", Keys.load(tmp_path / "keys", offline=True))
-    publish_model(repo, keys, MODEL, "segnet.onnx", "7")
-    with RepositoryServer(repo.dir) as server:
-        ModelUpdater.provision(tmp_path / "car", repo.root_bytes())
-        car = ModelUpdater(tmp_path / "car", f"{server.url}/metadata/", f"{server.url}/targets/")
-        assert car.update("segnet.onnx")["result"] == "installed"
-        car.mark_good()
-        saved = tmp_path / "repo-v7"
-        shutil.copytree(repo.dir, saved)  # what an attacker may have mirrored before v8
-        publish_model(repo, keys, other_model, "segnet.onnx", "8")
-        yield repo, car, saved, tmp_path / "keys"
+    repo, keys, car = proven_fleet_model
+    saved = tmp_path / "repo-v7"
+    shutil.copytree(repo.dir, saved)  # what an attacker may have mirrored before v8
+    publish_model(repo, keys, other_model, "segnet.onnx", "8")
+    return repo, car, saved, tmp_path / "keys"
 
 
 def _rejected(car: ModelUpdater, attack_class: str) -> None:

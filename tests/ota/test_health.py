@@ -7,11 +7,7 @@ import pytest
 
 from cloud_reasoner.ota.health import HealthCriteria, HealthWindow, ModelSupervisor
 from cloud_reasoner.ota.publish import publish_model
-from cloud_reasoner.ota.repository import Keys, Repository
-from cloud_reasoner.ota.server import RepositoryServer
 from cloud_reasoner.ota.updater import ModelUpdater
-
-from .conftest import MODEL
 
 
 def _run(window: HealthWindow, confidences, dropped=()):
@@ -34,19 +30,12 @@ def test_the_window_judges_after_its_frames_and_says_why():
 
 
 @pytest.fixture
-def two_models_installed(tmp_path, other_model):
+def two_models_installed(proven_fleet_model, other_model):
     """v7 proven in slot A, v8 just activated in slot B (not yet proven)."""
-    keys = Keys.generate(tmp_path / "keys")
-    repo = Repository.init(tmp_path / "repo", Keys.load(tmp_path / "keys", offline=True))
-    publish_model(repo, keys, MODEL, "segnet.onnx", "7")
-    with RepositoryServer(repo.dir) as server:
-        ModelUpdater.provision(tmp_path / "car", repo.root_bytes())
-        car = ModelUpdater(tmp_path / "car", f"{server.url}/metadata/", f"{server.url}/targets/")
-        car.update("segnet.onnx")
-        car.mark_good()
-        publish_model(repo, keys, other_model, "segnet.onnx", "8")
-        assert car.update("segnet.onnx")["active"]["slot"] == "B"
-    return tmp_path / "car"
+    repo, keys, car = proven_fleet_model
+    publish_model(repo, keys, other_model, "segnet.onnx", "8")
+    assert car.update("segnet.onnx")["active"]["slot"] == "B"
+    return car.dir
 
 
 def test_a_proven_window_marks_the_slot_good(two_models_installed):

