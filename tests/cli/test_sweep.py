@@ -33,7 +33,7 @@ def test_a_nondeterministic_seed_says_where_its_repeats_differ():
     assert differing([a, dict(a, wall_time_s=9.0)]) == {}
 
 
-def _dies_on_seed_1(name, seed, direct, no_cloud, cloud_fault):
+def _dies_on_seed_1(name, seed, direct, no_cloud, cloud_fault, model=None):
     """Test double for one scenario run: seed 1's process dies hard (as a segfault would)."""
     import os
 
@@ -53,7 +53,7 @@ def test_a_run_whose_process_dies_fails_alone_and_the_sweep_goes_on(monkeypatch)
     assert "died (exit code 139)" in out["results"]["car_lane_follow:1"]["error"]
 
 
-def _starts_a_process(name, seed, direct, no_cloud, cloud_fault):
+def _starts_a_process(name, seed, direct, no_cloud, cloud_fault, model=None):
     """Test double for a run that starts a process of its own, as car_park_and_lend's fleet agent does
     (its job process). In a daemonic sweep child this raised and every such run failed."""
     import multiprocessing as mp
