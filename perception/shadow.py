@@ -80,24 +80,27 @@ class ShadowRunner:
                 self._iou_n[seen] += 1
                 self._busy = False
 
+    def counters(self) -> dict:
+        """The per-frame part of the telemetry (the perception status): no per-class table."""
+        with self._lock:
+            n = self.frames
+            return {
+                "shadow_frames": n,
+                "shadow_frames_dropped": self.dropped,
+                "shadow_disagreement": round(self._disagreement_sum / n, 5) if n else 0.0,
+            }
+
     def summary(self) -> dict:
         """Telemetry: frames compared, frames dropped, mean pixel disagreement, mean IoU per class."""
         from perception.classes import NAMES
 
         with self._lock:
-            n = self.frames
             per_class = {
                 NAMES[c]: round(float(self._iou_sum[c] / self._iou_n[c]), 4)
                 for c in range(NUM_CLASSES)
                 if self._iou_n[c]
             }
-            return {
-                "shadow_model_sha256": self.model.sha256,
-                "shadow_frames": n,
-                "shadow_frames_dropped": self.dropped,
-                "shadow_disagreement": round(self._disagreement_sum / n, 5) if n else 0.0,
-                "shadow_class_iou": per_class,
-            }
+        return {"shadow_model_sha256": self.model.sha256, **self.counters(), "shadow_class_iou": per_class}
 
     def close(self) -> None:
         with self._lock:

@@ -350,8 +350,7 @@ def perception_status(
     }
     if out.dropped:
         values["dropped_reason"] = out.dropped
-    # the model's fields, and the shadow's scalars (its per-class IoU stays in the run's JSON)
-    values.update({k: str(v) for k, v in (model or {}).items() if not isinstance(v, dict)})
+    values.update({k: str(v) for k, v in (model or {}).items()})
     status = DiagnosticStatus(
         level=DiagnosticStatus.ERROR if out.dropped else DiagnosticStatus.OK,
         name=PERCEPTION_STATUS_NAME,

@@ -168,7 +168,11 @@ class PerceptionNode(Node):
             objects = conv.objects_to_msg(out.stamp_ns, out.objects)
             self._answer.publish(out.stamp_ns, self.pub_objects, objects)
         self._answer.publish(out.stamp_ns, self.pub_sem, conv.semantic_grid_from_bev(out.grid, out.stamp_ns))
-        model = None if self.perceiver is None else self.result_fields()
+        model = None
+        if self.perceiver is not None:  # per frame: the model's fields and the shadow's counters only
+            model = model_fields(self.perceiver.model.sha256, self.model.slot or "", self.model.version or "")
+            if self.shadow is not None:
+                model.update(self.shadow.counters())
         status = conv.perception_status(out, dropped=self.dropped, model=model)
         self._answer.publish(out.stamp_ns, self.pub_status, status)
         # The display grid is for people (RViz, recordings): build it only when someone listens.
