@@ -34,13 +34,23 @@ def fleet(proven_fleet_model, tmp_path, other_model):
     return repo, car, saved, tmp_path / "keys"
 
 
-def _rejected(car: ModelUpdater, attack_class: str) -> None:
+def _update_after_attack(car: ModelUpdater) -> tuple[dict, dict, dict]:
+    """(the update's result, the active slot before, the active slot after)."""
     before = car.status()["active"]
     result = car.update("segnet.onnx")
-    assert result["result"] == "rejected", result
-    assert attack_class in result["reason"], result["reason"]
-    after = car.status()["active"]
-    assert after == before and after["version"] == "7" and after["verified"]
+    return result, before, car.status()["active"]
+
+
+def _refused_and_unchanged(attempt: tuple[dict, dict, dict], attack_class: str) -> bool:
+    """Rejected, naming the attack's error class, and the vehicle still on its verified v7."""
+    result, before, after = attempt
+    return (
+        result["result"] == "rejected"
+        and attack_class in result["reason"]
+        and after == before
+        and after["version"] == "7"
+        and after["verified"]
+    )
 
 
 def _metadata(repo: Repository, role: str) -> Path:
@@ -62,20 +72,23 @@ def test_target_replaced_with_the_same_length(fleet):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    _rejected(car, "LengthOrHashMismatch")
+    attempt = _update_after_attack(car)
+    assert _refused_and_unchanged(attempt, "LengthOrHashMismatch"), attempt
 
 
 def test_target_replaced_with_another_length(fleet):
     repo, car, _saved, _keys = fleet
     _v8_target(repo).write_bytes(MODEL.read_bytes()[:50_000])
-    _rejected(car, "LengthOrHashMismatch")
+    attempt = _update_after_attack(car)
+    assert _refused_and_unchanged(attempt, "LengthOrHashMismatch"), attempt
 
 
 def test_target_longer_than_its_metadata_says_endless_data(fleet):
     repo, car, _saved, _keys = fleet
     with _v8_target(repo).open("ab") as f:
         f.write(b"\0" * 5_000_000)  # the download stops at the signed length
-    _rejected(car, "DownloadLengthMismatch")
+    attempt = _update_after_attack(car)
+    assert _refused_and_unchanged(attempt, "DownloadLengthMismatch"), attempt
 
 
 def test_targets_metadata_edited_without_re_signing(fleet, other_model):
@@ -84,7 +97,8 @@ def test_targets_metadata_edited_without_re_signing(fleet, other_model):
     doc = json.loads(path.read_text())
     doc["signed"]["targets"]["segnet.onnx"]["custom"]["version"] = "8-but-trust-me"
     path.write_text(json.dumps(doc))
-    _rejected(car, "UnsignedMetadata")
+    attempt = _update_after_attack(car)
+    assert _refused_and_unchanged(attempt, "UnsignedMetadata"), attempt
 
 
 def test_older_metadata_served_from_a_saved_copy_rollback(fleet):
@@ -107,7 +121,8 @@ def test_an_expired_timestamp_freeze(fleet):
     ts.signatures.clear()
     ts.sign(online)  # validly signed, but old: what a frozen mirror keeps serving
     ts.to_file(str(_metadata(repo, "timestamp")), serializer=JSONSerializer())
-    _rejected(car, "ExpiredMetadata")
+    attempt = _update_after_attack(car)
+    assert _refused_and_unchanged(attempt, "ExpiredMetadata"), attempt
 
 
 def test_snapshot_and_targets_from_two_repository_states_mix_and_match(fleet):
@@ -116,7 +131,8 @@ def test_snapshot_and_targets_from_two_repository_states_mix_and_match(fleet):
     newest = _metadata(repo, "targets")
     older = max((saved / "metadata").glob("*.targets.json"), key=lambda p: int(p.name.split(".")[0]))
     shutil.copyfile(older, newest)
-    _rejected(car, "BadVersionNumber")
+    attempt = _update_after_attack(car)
+    assert _refused_and_unchanged(attempt, "BadVersionNumber"), attempt
 
 
 def test_a_root_signed_by_one_of_its_three_keys_is_refused(tmp_path):
